@@ -1,0 +1,215 @@
+package event
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// ChatSchemaVersion is the version of the chat event layout below. Bump it
+// (and schemas/) on any change of fields or meaning.
+const ChatSchemaVersion = "1"
+
+// Chat is one chat message (an IRC PRIVMSG) as ingest publishes it on the chat
+// stream. Field comments give the stream field name; times carry their unit.
+type Chat struct {
+	MsgID        string // msg_id: Twitch message id (the `id` tag), a UUID
+	RoomID       string // room_id: channel's user id
+	Channel      string // channel: channel login, without '#'
+	UserID       string // user_id: sender's user id
+	Login        string // login: sender's login
+	DisplayName  string // display_name: unescaped display name
+	Text         string // text: message bytes as sent (raw, not UTF-8 validated), CTCP ACTION wrapper removed
+	IsAction     bool   // is_action: the message was a /me (CTCP ACTION)
+	TmiSentTsMs  int64  // tmi_sent_ts: Twitch server time, Unix milliseconds
+	ReceivedAtUs int64  // received_at_us: when ingest read the line, Unix microseconds
+
+	Broadcaster      bool // broadcaster
+	Moderator        bool // moderator
+	VIP              bool // vip
+	Subscriber       bool // subscriber
+	SubMonths        int  // sub_months: subscribed months (badge-info), 0 if none
+	FirstMsg         bool // first_msg: the user's first message in this channel
+	ReturningChatter bool // returning_chatter
+
+	ReplyParentMsgID       string // reply_parent_msg_id: "" when not a reply
+	ReplyParentLogin       string // reply_parent_login
+	ReplyParentDisplayName string // reply_parent_display_name (unescaped)
+	SourceRoomID           string // source_room_id: shared chat origin room, "" if none
+	EmoteCount             int    // emote_count: in-bounds emote ranges
+	EmoteChars             int    // emote_chars: code points covered by emotes
+}
+
+// Stream field names of Chat.
+const (
+	FieldSchemaVersion = "schema_version"
+	FieldMsgID         = "msg_id"
+	FieldRoomID        = "room_id"
+	FieldChannel       = "channel"
+	FieldUserID        = "user_id"
+	FieldLogin         = "login"
+	FieldDisplayName   = "display_name"
+	FieldText          = "text"
+	FieldIsAction      = "is_action"
+	FieldTmiSentTs     = "tmi_sent_ts"
+	FieldReceivedAtUs  = "received_at_us"
+	FieldBroadcaster   = "broadcaster"
+	FieldModerator     = "moderator"
+	FieldVIP           = "vip"
+	FieldSubscriber    = "subscriber"
+	FieldSubMonths     = "sub_months"
+	FieldFirstMsg      = "first_msg"
+	FieldReturning     = "returning_chatter"
+	FieldReplyMsgID    = "reply_parent_msg_id"
+	FieldReplyLogin    = "reply_parent_login"
+	FieldReplyDisplay  = "reply_parent_display_name"
+	FieldSourceRoomID  = "source_room_id"
+	FieldEmoteCount    = "emote_count"
+	FieldEmoteChars    = "emote_chars"
+)
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Values appends the stream entry's field/value pairs for c to dst (the form
+// go-redis XAddArgs.Values takes).
+func (c *Chat) Values(dst []any) []any {
+	return append(dst,
+		FieldSchemaVersion, ChatSchemaVersion,
+		FieldMsgID, c.MsgID,
+		FieldRoomID, c.RoomID,
+		FieldChannel, c.Channel,
+		FieldUserID, c.UserID,
+		FieldLogin, c.Login,
+		FieldDisplayName, c.DisplayName,
+		FieldText, c.Text,
+		FieldIsAction, b01(c.IsAction),
+		FieldTmiSentTs, strconv.FormatInt(c.TmiSentTsMs, 10),
+		FieldReceivedAtUs, strconv.FormatInt(c.ReceivedAtUs, 10),
+		FieldBroadcaster, b01(c.Broadcaster),
+		FieldModerator, b01(c.Moderator),
+		FieldVIP, b01(c.VIP),
+		FieldSubscriber, b01(c.Subscriber),
+		FieldSubMonths, strconv.Itoa(c.SubMonths),
+		FieldFirstMsg, b01(c.FirstMsg),
+		FieldReturning, b01(c.ReturningChatter),
+		FieldReplyMsgID, c.ReplyParentMsgID,
+		FieldReplyLogin, c.ReplyParentLogin,
+		FieldReplyDisplay, c.ReplyParentDisplayName,
+		FieldSourceRoomID, c.SourceRoomID,
+		FieldEmoteCount, strconv.Itoa(c.EmoteCount),
+		FieldEmoteChars, strconv.Itoa(c.EmoteChars),
+	)
+}
+
+// DecodeError reports a stream entry that cannot be decoded. It is never
+// retryable: the consumer dead-letters the entry with this reason.
+type DecodeError struct {
+	Field string
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("event: decode field %q: %v", e.Field, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Retryable reports false: a malformed entry will not get better.
+func (e *DecodeError) Retryable() bool { return false }
+
+type decoder struct {
+	vals map[string]any
+	err  error
+}
+
+func (d *decoder) str(field string, required bool) string {
+	v, ok := d.vals[field]
+	if !ok {
+		if required && d.err == nil {
+			d.err = &DecodeError{Field: field, Err: fmt.Errorf("missing")}
+		}
+		return ""
+	}
+	switch s := v.(type) {
+	case string:
+		return s
+	case []byte:
+		return string(s)
+	}
+	if d.err == nil {
+		d.err = &DecodeError{Field: field, Err: fmt.Errorf("unexpected type %T", v)}
+	}
+	return ""
+}
+
+func (d *decoder) int64(field string, required bool) int64 {
+	s := d.str(field, required)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil && d.err == nil {
+		d.err = &DecodeError{Field: field, Err: err}
+	}
+	return n
+}
+
+func (d *decoder) bool(field string) bool {
+	switch s := d.str(field, false); s {
+	case "", "0":
+		return false
+	case "1":
+		return true
+	default:
+		if d.err == nil {
+			d.err = &DecodeError{Field: field, Err: fmt.Errorf("want 0 or 1, got %q", s)}
+		}
+		return false
+	}
+}
+
+// DecodeChat decodes a chat stream entry's values. Unknown fields are
+// ignored (forward compatible within a schema version); a missing required
+// field, a malformed number or another schema version is a *DecodeError.
+func DecodeChat(vals map[string]any) (Chat, error) {
+	d := decoder{vals: vals}
+	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ChatSchemaVersion {
+		return Chat{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported chat schema version %q (want %q)", v, ChatSchemaVersion)}
+	}
+	c := Chat{
+		MsgID:                  d.str(FieldMsgID, true),
+		RoomID:                 d.str(FieldRoomID, true),
+		Channel:                d.str(FieldChannel, true),
+		UserID:                 d.str(FieldUserID, true),
+		Login:                  d.str(FieldLogin, false),
+		DisplayName:            d.str(FieldDisplayName, false),
+		Text:                   d.str(FieldText, true),
+		IsAction:               d.bool(FieldIsAction),
+		TmiSentTsMs:            d.int64(FieldTmiSentTs, false),
+		ReceivedAtUs:           d.int64(FieldReceivedAtUs, false),
+		Broadcaster:            d.bool(FieldBroadcaster),
+		Moderator:              d.bool(FieldModerator),
+		VIP:                    d.bool(FieldVIP),
+		Subscriber:             d.bool(FieldSubscriber),
+		SubMonths:              int(d.int64(FieldSubMonths, false)),
+		FirstMsg:               d.bool(FieldFirstMsg),
+		ReturningChatter:       d.bool(FieldReturning),
+		ReplyParentMsgID:       d.str(FieldReplyMsgID, false),
+		ReplyParentLogin:       d.str(FieldReplyLogin, false),
+		ReplyParentDisplayName: d.str(FieldReplyDisplay, false),
+		SourceRoomID:           d.str(FieldSourceRoomID, false),
+		EmoteCount:             int(d.int64(FieldEmoteCount, false)),
+		EmoteChars:             int(d.int64(FieldEmoteChars, false)),
+	}
+	if d.err != nil {
+		return Chat{}, d.err
+	}
+	if c.MsgID == "" {
+		return Chat{}, &DecodeError{Field: FieldMsgID, Err: fmt.Errorf("empty")}
+	}
+	return c, nil
+}

@@ -1,0 +1,58 @@
+package ops
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServer_Endpoints(t *testing.T) {
+	reg := NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "streamsafe_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+	ready := NewReadiness("redis", "twitch")
+	s, err := Listen("127.0.0.1:0", Handler(reg, ready))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, time.Second) }()
+	base := "http://" + s.Addr()
+
+	if code, body := get(t, base+"/health"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/health = %d %q, want 200 ok", code, body)
+	}
+	if code, _ := get(t, base+"/ready"); code != http.StatusServiceUnavailable {
+		t.Errorf("/ready before conditions = %d, want 503", code)
+	}
+	ready.Set("redis", true)
+	ready.Set("twitch", true)
+	if code, body := get(t, base+"/ready"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Errorf("/ready = %d %q, want 200 ready", code, body)
+	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "streamsafe_test_total 3") {
+		t.Errorf("/metrics lacks the counter: %q", body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil after cancel", err)
+	}
+}
