@@ -1,0 +1,211 @@
+// Command raidstat reads what a load test left in Redis and in the services'
+// metrics and prints one JSON object: stream entry counts, duplicate message
+// ids, end-to-end latency percentiles and the services' accounting counters.
+// scripts/raid.sh calls it after a run; it is also handy on its own against a
+// running pipeline.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "raidstat:", err)
+		os.Exit(1)
+	}
+}
+
+// StreamStats summarises one stream.
+type StreamStats struct {
+	Entries    int64   `json:"entries"`
+	UniqueIDs  int64   `json:"unique_ids"`
+	Duplicates int64   `json:"duplicates"`
+	Malformed  int64   `json:"malformed"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("raidstat", flag.ContinueOnError)
+	addr := fs.String("redis", "127.0.0.1:6379", "Redis host:port")
+	chat := fs.String("chat", "streamsafe:chat", "chat stream key (empty to skip)")
+	decisions := fs.String("decisions", "", "decision stream key (empty to skip)")
+	metrics := fs.String("metrics", "", "comma-separated name=URL list of /metrics endpoints to scrape")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: *addr, ReadTimeout: 30 * time.Second})
+	defer rdb.Close()
+
+	res := map[string]any{}
+	if *chat != "" {
+		// Latency: simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).
+		s, err := scan(ctx, rdb, *chat, "msg_id", func(entryMs int64, v map[string]any) (float64, bool) {
+			ts, err := strconv.ParseInt(str(v["tmi_sent_ts"]), 10, 64)
+			if err != nil || ts <= 0 {
+				return 0, false
+			}
+			return float64(entryMs - ts), true
+		})
+		if err != nil {
+			return err
+		}
+		res["chat"] = s
+	}
+	if *decisions != "" {
+		// Latency: read from the chat stream to decision written, as logged by decide.
+		s, err := scan(ctx, rdb, *decisions, "msg_id", func(entryMs int64, v map[string]any) (float64, bool) {
+			r, err1 := strconv.ParseInt(str(v["read_at_us"]), 10, 64)
+			d, err2 := strconv.ParseInt(str(v["decided_at_us"]), 10, 64)
+			if err1 != nil || err2 != nil || r <= 0 {
+				return 0, false
+			}
+			return float64(d-r) / 1000, true
+		})
+		if err != nil {
+			return err
+		}
+		res["decisions"] = s
+	}
+	if *metrics != "" {
+		m := map[string]map[string]float64{}
+		for _, kv := range strings.Split(*metrics, ",") {
+			name, url, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("parse -metrics %q: want name=URL", kv)
+			}
+			vals, err := scrape(ctx, url)
+			if err != nil {
+				return err
+			}
+			m[name] = vals
+		}
+		res["metrics"] = m
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+func str(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case []byte:
+		return string(s)
+	}
+	return ""
+}
+
+// scan reads the whole stream in pages and computes StreamStats; lat returns
+// the latency of one entry in milliseconds.
+func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(entryMs int64, v map[string]any) (float64, bool)) (StreamStats, error) {
+	var st StreamStats
+	seen := make(map[uint64]struct{}, 1<<16)
+	var lats []float64
+	start := "-"
+	for {
+		msgs, err := rdb.XRangeN(ctx, key, start, "+", 10000).Result()
+		if err != nil {
+			return st, fmt.Errorf("xrange %s: %w", key, err)
+		}
+		for _, m := range msgs {
+			st.Entries++
+			id := str(m.Values[idField])
+			if id == "" {
+				st.Malformed++
+				continue
+			}
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(id))
+			if _, dup := seen[h.Sum64()]; dup {
+				st.Duplicates++
+			} else {
+				seen[h.Sum64()] = struct{}{}
+			}
+			ms, _, _ := strings.Cut(m.ID, "-")
+			entryMs, _ := strconv.ParseInt(ms, 10, 64)
+			if l, ok := lat(entryMs, m.Values); ok {
+				lats = append(lats, l)
+			}
+		}
+		if len(msgs) < 10000 {
+			break
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	st.UniqueIDs = int64(len(seen))
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		q := func(p float64) float64 { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+		st.P50Ms, st.P99Ms, st.MaxMs = q(0.50), q(0.99), lats[len(lats)-1]
+	}
+	return st, nil
+}
+
+// scrape fetches a Prometheus text endpoint and returns counter and gauge
+// values keyed "name{label="v",...}" (labels sorted) and bare "name" for sums.
+func scrape(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics from %s: %w", url, err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "streamsafe_") && name != "process_resident_memory_bytes" {
+			continue
+		}
+		for _, m := range f.Metric {
+			var v float64
+			switch {
+			case m.Counter != nil:
+				v = m.Counter.GetValue()
+			case m.Gauge != nil:
+				v = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				v = float64(m.Histogram.GetSampleCount())
+			default:
+				continue
+			}
+			var labels []string
+			for _, l := range m.Label {
+				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			key := name
+			if len(labels) > 0 {
+				slices.Sort(labels)
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			out[key] = v
+			out[name] += v
+		}
+	}
+	return out, nil
+}

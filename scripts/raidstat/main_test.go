@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/streamsafe-rl/streamsafe/shared/redistest"
+)
+
+func TestRun_CountsDuplicatesAndScrapes(t *testing.T) {
+	addr := redistest.Start(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	for i := range 25 {
+		id := fmt.Sprintf("m%d", i%20) // 5 duplicates
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "c", ID: fmt.Sprintf("%d-0", 1000+i), Values: []any{"msg_id", id, "tmi_sent_ts", "999"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: "c", ID: "2000-0", Values: []any{"junk", "1"}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "# TYPE streamsafe_x_total counter\nstreamsafe_x_total{kind=\"chat\"} 7\nstreamsafe_x_total{kind=\"mod\"} 2\n")
+	}))
+	defer srv.Close()
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-redis", addr, "-chat", "c", "-metrics", "ingest=" + srv.URL}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Chat    StreamStats                   `json:"chat"`
+		Metrics map[string]map[string]float64 `json:"metrics"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	want := StreamStats{Entries: 26, UniqueIDs: 20, Duplicates: 5, Malformed: 1, P50Ms: 13, P99Ms: 25, MaxMs: 25}
+	if got.Chat != want {
+		t.Errorf("chat stats = %+v, want %+v", got.Chat, want)
+	}
+	if m := got.Metrics["ingest"]; m["streamsafe_x_total"] != 9 || m[`streamsafe_x_total{kind="chat"}`] != 7 {
+		t.Errorf("metrics = %v, want total 9 and chat 7", m)
+	}
+}
