@@ -40,6 +40,8 @@ type StreamStats struct {
 	P50Ms      float64 `json:"p50_ms"`
 	P99Ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
+	FirstMs    int64   `json:"first_ms"` // time part of the first entry id
+	LastMs     int64   `json:"last_ms"`  // time part of the last entry id
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -48,37 +50,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	chat := fs.String("chat", "streamsafe:chat", "chat stream key (empty to skip)")
 	decisions := fs.String("decisions", "", "decision stream key (empty to skip)")
 	metrics := fs.String("metrics", "", "comma-separated name=URL list of /metrics endpoints to scrape")
+	summary := fs.Bool("summary", false, "print a load-test summary (readable lines, then one JSON line) instead of raw stats")
+	simURL := fs.String("sim", "", "with -summary: the simulator's control URL (GET /stats)")
+	ingestURL := fs.String("ingest", "", "with -summary: ingest's /metrics URL")
+	pids := fs.String("pids", "", "with -summary: comma-separated name=pid list whose peak RSS to report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, ReadTimeout: 30 * time.Second})
 	defer rdb.Close()
+	if *summary {
+		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *pids, out)
+	}
 
 	res := map[string]any{}
 	if *chat != "" {
-		// Latency: simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).
-		s, err := scan(ctx, rdb, *chat, "msg_id", func(entryMs int64, v map[string]any) (float64, bool) {
-			ts, err := strconv.ParseInt(str(v["tmi_sent_ts"]), 10, 64)
-			if err != nil || ts <= 0 {
-				return 0, false
-			}
-			return float64(entryMs - ts), true
-		})
+		s, err := scan(ctx, rdb, *chat, "msg_id", chatLatency)
 		if err != nil {
 			return err
 		}
 		res["chat"] = s
 	}
 	if *decisions != "" {
-		// Latency: read from the chat stream to decision written, as logged by decide.
-		s, err := scan(ctx, rdb, *decisions, "msg_id", func(entryMs int64, v map[string]any) (float64, bool) {
-			r, err1 := strconv.ParseInt(str(v["read_at_us"]), 10, 64)
-			d, err2 := strconv.ParseInt(str(v["decided_at_us"]), 10, 64)
-			if err1 != nil || err2 != nil || r <= 0 {
-				return 0, false
-			}
-			return float64(d-r) / 1000, true
-		})
+		s, err := scan(ctx, rdb, *decisions, "msg_id", decisionLatency)
 		if err != nil {
 			return err
 		}
@@ -128,6 +122,12 @@ func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(
 		}
 		for _, m := range msgs {
 			st.Entries++
+			ms, _, _ := strings.Cut(m.ID, "-")
+			entryMs, _ := strconv.ParseInt(ms, 10, 64)
+			if st.FirstMs == 0 {
+				st.FirstMs = entryMs
+			}
+			st.LastMs = entryMs
 			id := str(m.Values[idField])
 			if id == "" {
 				st.Malformed++
@@ -140,8 +140,6 @@ func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(
 			} else {
 				seen[h.Sum64()] = struct{}{}
 			}
-			ms, _, _ := strings.Cut(m.ID, "-")
-			entryMs, _ := strconv.ParseInt(ms, 10, 64)
 			if l, ok := lat(entryMs, m.Values); ok {
 				lats = append(lats, l)
 			}
@@ -208,4 +206,68 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, simURL, ingestURL, pids string, out io.Writer) error {
+	if simURL == "" || ingestURL == "" {
+		return fmt.Errorf("-summary needs -sim and -ingest")
+	}
+	var sim simStats
+	if err := getJSON(ctx, strings.TrimSuffix(simURL, "/")+"/stats", &sim); err != nil {
+		return err
+	}
+	ingest, err := scrape(ctx, ingestURL)
+	if err != nil {
+		return err
+	}
+	// Peak RSS is read before the slow stream scan so it reflects the run.
+	rss := map[string]float64{}
+	if pids != "" {
+		for _, kv := range strings.Split(pids, ",") {
+			name, p, ok := strings.Cut(kv, "=")
+			pid, err := strconv.Atoi(p)
+			if !ok || err != nil {
+				return fmt.Errorf("parse -pids %q: want name=pid", kv)
+			}
+			mb, err := peakRSSMB(pid)
+			if err != nil {
+				return err
+			}
+			rss[name] = mb
+		}
+	}
+	chat, err := scan(ctx, rdb, chatKey, "msg_id", chatLatency)
+	if err != nil {
+		return err
+	}
+	var dec *StreamStats
+	if decisionsKey != "" {
+		d, err := scan(ctx, rdb, decisionsKey, "msg_id", decisionLatency)
+		if err != nil {
+			return err
+		}
+		dec = &d
+	}
+	return printSummary(out, summarize(sim, ingest, chat, dec, rss))
+}
+
+// chatLatency is simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).
+func chatLatency(entryMs int64, v map[string]any) (float64, bool) {
+	ts, err := strconv.ParseInt(str(v["tmi_sent_ts"]), 10, 64)
+	if err != nil || ts <= 0 {
+		return 0, false
+	}
+	return float64(entryMs - ts), true
+}
+
+// decisionLatency is read from the chat stream (read_at_us, as logged by
+// decide) to decision written (the decision entry's id). Entry ids have
+// millisecond resolution, so the end of the entry's millisecond is used: an
+// upper bound, never an underestimate.
+func decisionLatency(entryMs int64, v map[string]any) (float64, bool) {
+	r, err := strconv.ParseInt(str(v["read_at_us"]), 10, 64)
+	if err != nil || r <= 0 {
+		return 0, false
+	}
+	return float64((entryMs+1)*1000-r) / 1000, true
 }

@@ -41,7 +41,7 @@ func TestRun_CountsDuplicatesAndScrapes(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("output %q: %v", out.String(), err)
 	}
-	want := StreamStats{Entries: 26, UniqueIDs: 20, Duplicates: 5, Malformed: 1, P50Ms: 13, P99Ms: 25, MaxMs: 25}
+	want := StreamStats{Entries: 26, UniqueIDs: 20, Duplicates: 5, Malformed: 1, P50Ms: 13, P99Ms: 25, MaxMs: 25, FirstMs: 1000, LastMs: 2000}
 	if got.Chat != want {
 		t.Errorf("chat stats = %+v, want %+v", got.Chat, want)
 	}

@@ -47,6 +47,7 @@ const (
 	DefaultRaidHostile     = 0.25
 	DefaultRaidEvery       = 60 * time.Second
 	DefaultReconnectEvery  = 30 * time.Second
+	DefaultModeratorTick   = 250 * time.Millisecond
 )
 
 // Weights are the relative frequencies of the personas that write steady
@@ -218,6 +219,25 @@ type Config struct {
 	// ClearMsg can find.
 	RecentMessages int
 
+	// Helix, when set, serves a simulated Helix moderation API on the
+	// control listener (routes under /helix/, so a Helix client's base URL
+	// is ControlURL()+"/helix") acting on this server's chat, plus
+	// /control/helix-faults and /control/helix-actions; GET /stats then
+	// includes its counters. Logger defaults to Config.Logger. Nil: off.
+	Helix *HelixConfig
+	// Moderators, when set, simulates human moderators (requires Helix):
+	// every generated PRIVMSG is observed, missed abusive messages get a
+	// human CLEARMSG or CLEARCHAT, and wrong system timeouts and bans are
+	// lifted, with an unban/untimeout event sent to ModSink. GET /stats
+	// then includes their counters. Nil: off.
+	Moderators *ModeratorsConfig
+	// ModSink receives the moderators' reversal events (nil: they are only
+	// counted). The caller owns it (the Server does not close it).
+	ModSink ModSink
+	// ModeratorTick is how often Serve lets the moderators act (0: never;
+	// the caller drives Moderators().Tick itself, e.g. with its own clock).
+	ModeratorTick time.Duration
+
 	// Logger receives server logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -252,6 +272,7 @@ func DefaultConfig() Config {
 		SlowTimeout:         DefaultSlowTimeout,
 		MaxFrameBytes:       DefaultMaxFrameBytes,
 		RecentMessages:      DefaultRecentMessages,
+		ModeratorTick:       DefaultModeratorTick,
 	}
 }
 
@@ -309,6 +330,20 @@ func (c *Config) Validate() error {
 		return fieldErr("MaxFrameBytes", "must be >= 512, got %d", c.MaxFrameBytes)
 	case c.RecentMessages < 1:
 		return fieldErr("RecentMessages", "must be >= 1, got %d", c.RecentMessages)
+	case c.Moderators != nil && c.Helix == nil:
+		return fieldErr("Moderators", "need Helix (the moderators act through it)")
+	case c.ModeratorTick < 0:
+		return fieldErr("ModeratorTick", "must be >= 0, got %s", c.ModeratorTick)
+	}
+	if c.Helix != nil {
+		if err := c.Helix.validate(); err != nil {
+			return err
+		}
+	}
+	if c.Moderators != nil {
+		if err := c.Moderators.validate(); err != nil {
+			return err
+		}
 	}
 	total := 0.0
 	for p := Persona(0); p < PersonaRaider; p++ {

@@ -228,14 +228,26 @@ func (s *Server) ClearMsg(channel, msgID string) (int, error) {
 	if channel != "" && strings.ToLower(strings.TrimPrefix(channel, "#")) != rec.Channel {
 		return 0, fmt.Errorf("clear message %q in %q: %w", msgID, channel, ErrUnknownMessage)
 	}
+	return s.clearMsgRecord(&rec)
+}
+
+// clearMsgRecord sends CLEARMSG for rec, which need not be among the
+// recent messages any more (simulated human moderators act late).
+func (s *Server) clearMsgRecord(rec *TruthRecord) (int, error) {
+	cs := s.lookupChannel(rec.Channel)
+	if cs == nil {
+		return 0, fmt.Errorf("clear message %q in %q: %w", rec.MsgID, rec.Channel, ErrUnknownChannel)
+	}
 	text := rec.Text
 	if rec.Action {
 		text = "\x01ACTION " + text + "\x01"
 	}
 	line := "@login=" + rec.Login + ";room-id=;target-msg-id=" + rec.MsgID + ";tmi-sent-ts=" +
 		strconv.FormatInt(time.Now().UnixMilli(), 10) + " :tmi.twitch.tv CLEARMSG #" + rec.Channel + " :" + text
-	return s.broadcast(s.lookupChannel(rec.Channel), line, true), nil
+	return s.broadcast(cs, line, true), nil
 }
+
+var _ recordClearer = (*Server)(nil)
 
 // Stats is the JSON body of GET /stats. Channel names carry no '#'.
 type Stats struct {
@@ -274,6 +286,11 @@ type Stats struct {
 	JoinsRateLimited uint64  `json:"joins_rate_limited"`
 	TruthRecords     uint64  `json:"truth_records"`
 	UptimeS          float64 `json:"uptime_s"`
+	// Helix counts the simulated Helix requests (absent without Config.Helix).
+	Helix *HelixStats `json:"helix,omitempty"`
+	// Moderators counts what the simulated human moderators saw and did
+	// (absent without Config.Moderators).
+	Moderators *ModeratorStats `json:"moderators,omitempty"`
 }
 
 // ConnStats describes one open connection.
@@ -351,5 +368,13 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	sort.Slice(st.Conns, func(i, j int) bool { return st.Conns[i].ID < st.Conns[j].ID })
 	st.Connections = len(st.Conns)
+	if s.helix != nil {
+		hs := s.helix.Stats()
+		st.Helix = &hs
+	}
+	if s.mods != nil {
+		ms := s.mods.Stats()
+		st.Moderators = &ms
+	}
 	return st
 }

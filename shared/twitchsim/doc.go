@@ -49,6 +49,35 @@
 // Errors are {"error":"..."} with 400 (bad parameter), 404 (unknown
 // channel/user/message), 409 (generation stopped) or 405 (wrong method).
 //
+// With Config.Helix set, the same listener also serves the simulated Helix
+// API (a Helix client uses the base URL ControlURL()+"/helix"; answers and
+// errors as Twitch's, see Helix) and its control endpoints:
+//
+//	POST   /helix/moderation/bans?broadcaster_id=B&moderator_id=M   Ban User; {"data":{"user_id":U[,"duration":S][,"reason":R]}}
+//	DELETE /helix/moderation/bans?broadcaster_id=B&moderator_id=M&user_id=U   Unban User (also lifts a timeout)
+//	DELETE /helix/moderation/chat?broadcaster_id=B&moderator_id=M[&message_id=ID]   Delete Chat Messages
+//	POST   /helix/moderation/warnings?broadcaster_id=B&moderator_id=M   Warn Chat User; {"data":{"user_id":U,"reason":R}}
+//	POST   /control/helix-faults?status=429|5xx[&count=N][&share=F]   inject failures; {"faults":HelixFaults,"stats":HelixStats}
+//	GET    /control/helix-faults                  the same body
+//	DELETE /control/helix-faults                  clear the faults; the same body
+//	GET    /control/helix-actions                 every accepted action, Helix and human, as a JSON array of HelixAction
+//
+// and GET /stats gains "helix" (HelixStats) and, with Config.Moderators,
+// "moderators" (ModeratorStats).
+//
+// # Simulated human moderators
+//
+// Config.Moderators adds Moderators: every generated PRIVMSG's TruthRecord
+// is handed to Moderators.Observe on the generation loop (a bounded inbox;
+// see SetObserver for the per-message cost); every ModeratorTick they
+// judge the system's Helix actions against the ground truth. An abusive
+// message the system did not act on within MissDelay gets, for MissShare
+// of them, a human CLEARCHAT (timeout) or CLEARMSG in chat; a system
+// timeout or ban of a user whose recent messages were all benign is lifted
+// after ReverseDelay for ReverseShare of them, and an unban/untimeout
+// event (source "sim") goes to Config.ModSink, e.g. RedisModSink writing
+// the mod stream, because IRC does not show unbans.
+//
 // # Deviations from Twitch
 //
 //   - Excess JOINs (over JoinLimit per JoinWindow) are dropped with
@@ -73,4 +102,13 @@
 //	if err := srv.Start(ctx); err != nil { ... }
 //	defer srv.Close()
 //	dial srv.TCPAddr() or srv.WSURL(); control at srv.ControlURL()
+//
+// With moderation: before New, set
+//
+//	h, m := twitchsim.DevHelixConfig(), twitchsim.DefaultModeratorsConfig()
+//	cfg.Helix, cfg.Moderators, cfg.ModSink = &h, &m, twitchsim.NewRedisModSink(addr, "")
+//
+// then call Helix at srv.ControlURL()+"/helix" with Client-Id
+// DevHelixClientID, "Authorization: Bearer "+DevHelixToken and
+// moderator_id BotUserID(DevBotLogin).
 package twitchsim

@@ -480,6 +480,20 @@ func TestConfig_Validate(t *testing.T) {
 		{"zero_weights", func(c *Config) { c.Weights = Weights{} }, "Weights"},
 		{"token_prefix", func(c *Config) { c.Tokens = []string{"oauth:abc"} }, "Tokens"},
 		{"small_queue", func(c *Config) { c.QueueBytes = 100 }, "QueueBytes"},
+		{"helix_and_moderators", func(c *Config) {
+			h, m := DevHelixConfig(), DefaultModeratorsConfig()
+			c.Helix, c.Moderators = &h, &m
+		}, ""},
+		{"moderators_without_helix", func(c *Config) { m := DefaultModeratorsConfig(); c.Moderators = &m }, "Moderators"},
+		{"helix_without_client_id", func(c *Config) { h := DevHelixConfig(); h.ClientID = ""; c.Helix = &h }, "HelixConfig"},
+		{"helix_empty_user_id", func(c *Config) { h := DevHelixConfig(); h.Tokens = map[string]string{"t": ""}; c.Helix = &h }, "HelixConfig.Tokens"},
+		{"helix_points", func(c *Config) { h := DevHelixConfig(); h.PointsPerMinute = 0; c.Helix = &h }, "PointsPerMinute"},
+		{"moderator_share", func(c *Config) {
+			h, m := DevHelixConfig(), DefaultModeratorsConfig()
+			m.MissShare = 2
+			c.Helix, c.Moderators = &h, &m
+		}, "ModeratorsConfig"},
+		{"negative_moderator_tick", func(c *Config) { c.ModeratorTick = -1 }, "ModeratorTick"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,7 @@ type genLoop struct {
 	line     []byte
 	truthBuf []byte
 	meta     msgMeta
+	rec      TruthRecord // built for observers, reused
 	epoch    uint64
 	dirty    []*conn
 
@@ -221,6 +222,15 @@ func (gl *genLoop) emit(nowNs, nowMs int64, raid *raidState) {
 	m := &gl.meta
 	gl.line = s.gen.next(gl.line[:0], nowMs, raid, m)
 	s.generated.Add(1)
+	if obs := s.observer.Load(); obs != nil || s.mods != nil {
+		gl.rec = s.gen.record(m)
+		if s.mods != nil {
+			s.mods.Observe(gl.rec)
+		}
+		if obs != nil {
+			(*obs)(&gl.rec)
+		}
+	}
 	members := s.sims[m.ch].members()
 	if len(members) == 0 {
 		s.undelivered.Add(1)

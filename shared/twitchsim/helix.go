@@ -29,6 +29,18 @@ const (
 	helixMaxBodyBytes           = 64 << 10
 )
 
+// Development credentials of the simulated Helix API. The simulator guards
+// no real data, so these are public: DevHelixConfig accepts them, and
+// scripts/twitchsim uses them unless told otherwise.
+const (
+	DevHelixClientID = "streamsafe-sim"
+	DevHelixToken    = "sim-token"
+	// DevBotLogin is the login whose user id (BotUserID(DevBotLogin)) the
+	// dev token belongs to: the same id the IRC side reports in
+	// GLOBALUSERSTATE when a client logs in with that nick.
+	DevBotLogin = "streamsafe_bot"
+)
+
 // HelixChat is the chat side of a moderation action: the IRC line Twitch
 // sends (CLEARCHAT, CLEARMSG) and its effect on the simulated user (a
 // timed-out user stops chatting; an unbanned one resumes). *Server
@@ -86,7 +98,7 @@ type HelixConfig struct {
 }
 
 // DefaultHelixConfig returns the Twitch-like limits; ClientID and Tokens
-// must still be set.
+// must still be set (or use DevHelixConfig).
 func DefaultHelixConfig() HelixConfig {
 	return HelixConfig{
 		PointsPerMinute:  DefaultHelixPointsPerMinute,
@@ -98,44 +110,72 @@ func DefaultHelixConfig() HelixConfig {
 	}
 }
 
+// DevHelixConfig returns DefaultHelixConfig with ClientID DevHelixClientID
+// and the single token DevHelixToken, which belongs to
+// BotUserID(DevBotLogin).
+func DevHelixConfig() HelixConfig {
+	c := DefaultHelixConfig()
+	c.ClientID = DevHelixClientID
+	c.Tokens = map[string]string{DevHelixToken: BotUserID(DevBotLogin)}
+	return c
+}
+
+// validate reports the first invalid field.
+func (c *HelixConfig) validate() error {
+	switch {
+	case c.ClientID == "" || len(c.Tokens) == 0:
+		return fmt.Errorf("%w: HelixConfig: ClientID and Tokens are required", ErrInvalidConfig)
+	case c.PointsPerMinute < 1:
+		return fmt.Errorf("%w: HelixConfig.PointsPerMinute must be >= 1, got %d", ErrInvalidConfig, c.PointsPerMinute)
+	case c.ChannelBanLimit < 0 || (c.ChannelBanLimit > 0 && c.ChannelBanWindow <= 0):
+		return fmt.Errorf("%w: HelixConfig.ChannelBanLimit/Window: limit must be >= 0 and window positive", ErrInvalidConfig)
+	}
+	for tok, id := range c.Tokens {
+		if tok == "" || id == "" || strings.ContainsAny(tok, " \r\n") {
+			return fmt.Errorf("%w: HelixConfig.Tokens: tokens and user ids must be non-empty, tokens without spaces", ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
 // HelixFaults makes the simulation fail requests on purpose. Faults apply to
 // authenticated requests, after the points bucket and before any state
 // change, so a faulted request never acts.
 type HelixFaults struct {
 	// Status is 429 (answered with Ratelimit-Remaining 0 and a Reset
 	// FaultResetAfter ahead) or a 5xx.
-	Status int
+	Status int `json:"status"`
 	// Count: the next Count requests answer Status.
-	Count int
+	Count int `json:"count"`
 	// Share: afterwards, this share (0..1) of requests answer Status.
-	Share float64
+	Share float64 `json:"share"`
 }
 
 // HelixAction is one action the simulation accepted.
 type HelixAction struct {
-	Kind          event.ModKind // timeout, ban, unban, untimeout, delete, warn or clear
-	BroadcasterID string
-	ModeratorID   string // token user for Helix calls, "" for simulated human moderators
-	UserID        string // target user (timeout, ban, unban, untimeout, warn; delete when known)
-	MsgID         string // deleted message (delete)
-	DurationS     int64  // timeout length
-	Reason        string
-	Human         bool // done by a simulated human moderator, not through Helix
-	At            time.Time
+	Kind          event.ModKind `json:"kind"` // timeout, ban, unban, untimeout, delete, warn or clear
+	BroadcasterID string        `json:"broadcaster_id"`
+	ModeratorID   string        `json:"moderator_id"` // token user for Helix calls, "" for simulated human moderators
+	UserID        string        `json:"user_id"`      // target user (timeout, ban, unban, untimeout, warn; delete when known)
+	MsgID         string        `json:"msg_id"`       // deleted message (delete)
+	DurationS     int64         `json:"duration_s"`   // timeout length
+	Reason        string        `json:"reason"`
+	Human         bool          `json:"human"` // done by a simulated human moderator, not through Helix
+	At            time.Time     `json:"at"`
 }
 
 // HelixStats counts requests by outcome.
 type HelixStats struct {
-	Requests       int64 // all requests
-	Accepted       int64 // 2xx
-	Unauthorized   int64 // 401
-	Forbidden      int64 // 403
-	BadRequest     int64 // 400 (including "already banned", "not banned")
-	NotFound       int64 // 404
-	RateLimited    int64 // 429 from the points bucket
-	ChannelLimited int64 // 429 from the per-channel ban limit
-	Faults         int64 // injected faults answered
-	ChatClears     int64 // DELETE /moderation/chat without message_id: the whole chat was cleared
+	Requests       int64 `json:"requests"`        // all requests
+	Accepted       int64 `json:"accepted"`        // 2xx
+	Unauthorized   int64 `json:"unauthorized"`    // 401
+	Forbidden      int64 `json:"forbidden"`       // 403
+	BadRequest     int64 `json:"bad_request"`     // 400 (including "already banned", "not banned")
+	NotFound       int64 `json:"not_found"`       // 404
+	RateLimited    int64 `json:"rate_limited"`    // 429 from the points bucket
+	ChannelLimited int64 `json:"channel_limited"` // 429 from the per-channel ban limit
+	Faults         int64 `json:"faults"`          // injected faults answered
+	ChatClears     int64 `json:"chat_clears"`     // DELETE /moderation/chat without message_id: the whole chat was cleared
 }
 
 // Helix is an http.Handler simulating the Helix moderation endpoints Ban
@@ -197,14 +237,8 @@ func (b hxBanState) active(now time.Time) bool { return b.permanent || now.Befor
 // effects) and consulting dir (nil: see HelixDirectory). Both are usually
 // the same *Server.
 func NewHelix(cfg HelixConfig, chat HelixChat, dir HelixDirectory) (*Helix, error) {
-	if cfg.ClientID == "" || len(cfg.Tokens) == 0 {
-		return nil, fmt.Errorf("%w: HelixConfig: ClientID and Tokens are required", ErrInvalidConfig)
-	}
-	if cfg.PointsPerMinute < 1 {
-		return nil, fmt.Errorf("%w: HelixConfig.PointsPerMinute must be >= 1, got %d", ErrInvalidConfig, cfg.PointsPerMinute)
-	}
-	if cfg.ChannelBanLimit < 0 || (cfg.ChannelBanLimit > 0 && cfg.ChannelBanWindow <= 0) {
-		return nil, fmt.Errorf("%w: HelixConfig.ChannelBanLimit/Window: limit must be >= 0 and window positive", ErrInvalidConfig)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.FaultResetAfter <= 0 {
 		cfg.FaultResetAfter = DefaultHelixFaultReset
@@ -282,8 +316,9 @@ func (h *Helix) SetFaults(f HelixFaults) error {
 
 // FaultsHandler serves the control endpoint for faults: POST with query
 // status, count and share (e.g. ?status=429&count=5 or ?status=503&share=0.1)
-// replaces them, DELETE clears them, GET returns them and the stats as JSON.
-// Mount it at /control/helix-faults.
+// replaces them, DELETE clears them, GET returns them; each answers
+// {"faults":HelixFaults,"stats":HelixStats}. Errors are {"error":"..."}
+// with 400 or 405. Mount it at /control/helix-faults.
 func (h *Helix) FaultsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -306,18 +341,18 @@ func (h *Helix) FaultsHandler() http.Handler {
 				}
 			}
 			if err := errors.Join(errs...); err != nil {
-				http.Error(w, "parse helix faults: "+err.Error(), http.StatusBadRequest)
+				writeErr(w, http.StatusBadRequest, fmt.Errorf("parse helix faults: %w", err))
 				return
 			}
 			if err := h.SetFaults(f); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
+				writeErr(w, http.StatusBadRequest, err)
 				return
 			}
 		case http.MethodDelete:
 			_ = h.SetFaults(HelixFaults{})
 		case http.MethodGet:
 		default:
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			writeErr(w, http.StatusMethodNotAllowed, errors.New("method not allowed"))
 			return
 		}
 		h.mu.Lock()
@@ -336,7 +371,7 @@ func (h *Helix) FaultsHandler() http.Handler {
 func (h *Helix) ActionsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			writeErr(w, http.StatusMethodNotAllowed, errors.New("method not allowed"))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -630,7 +665,7 @@ func (h *Helix) ban(w http.ResponseWriter, r *http.Request) {
 	obs := h.acceptLocked(a)
 	h.mu.Unlock()
 
-	h.echo(a)
+	h.echo(a, nil)
 	h.notify(obs, a)
 	writeHelixJSON(w, http.StatusOK, struct {
 		Data []hxBanResponse `json:"data"`
@@ -666,7 +701,7 @@ func (h *Helix) unban(w http.ResponseWriter, r *http.Request) {
 	delete(h.bans[c.broadcaster], user)
 	obs := h.acceptLocked(a)
 	h.mu.Unlock()
-	h.echo(a)
+	h.echo(a, nil)
 	h.notify(obs, a)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -709,7 +744,7 @@ func (h *Helix) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	obs := h.acceptLocked(a)
 	h.mu.Unlock()
-	h.echo(a)
+	h.echo(a, nil)
 	h.notify(obs, a)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -795,10 +830,11 @@ func (h *Helix) notify(obs []func(HelixAction), a HelixAction) {
 
 // applyHuman records an action of a simulated human moderator (which Twitch
 // would reflect in the ban state) without an HTTP call, and echoes it into
-// chat. It returns the recorded action, or false when it changed nothing (the
-// user is banned already, the message was deleted already, the user is not
-// banned).
-func (h *Helix) applyHuman(a HelixAction) (HelixAction, bool) {
+// chat. rec, when set, is the message a delete removes: it lets the chat send
+// CLEARMSG for a message older than its lookup window. It returns the
+// recorded action, or false when it changed nothing (the user is banned
+// already, the message was deleted already, the user is not banned).
+func (h *Helix) applyHuman(a HelixAction, rec *TruthRecord) (HelixAction, bool) {
 	a.Human = true
 	h.mu.Lock()
 	bans := h.bans[a.BroadcasterID]
@@ -838,14 +874,21 @@ func (h *Helix) applyHuman(a HelixAction) (HelixAction, bool) {
 	}
 	obs := h.acceptLocked(a)
 	h.mu.Unlock()
-	h.echo(a)
+	h.echo(a, rec)
 	h.notify(obs, a)
 	return a, true
 }
 
-// echo performs the chat side of an accepted action. Errors (unknown
-// channel, message already out of the lookup window) only skip the echo.
-func (h *Helix) echo(a HelixAction) {
+// recordClearer is a HelixChat that can send CLEARMSG for a message it
+// no longer remembers (*Server).
+type recordClearer interface {
+	clearMsgRecord(rec *TruthRecord) (int, error)
+}
+
+// echo performs the chat side of an accepted action; rec (may be nil) is
+// the deleted message of a delete. Errors (unknown channel, message already
+// out of the lookup window) only skip the echo.
+func (h *Helix) echo(a HelixAction, rec *TruthRecord) {
 	if h.chat == nil || h.dir == nil {
 		return
 	}
@@ -862,7 +905,11 @@ func (h *Helix) echo(a HelixAction) {
 	case event.ModClear:
 		_, err = h.chat.ClearChat(ClearChatOptions{Channel: ch})
 	case event.ModDelete:
-		_, err = h.chat.ClearMsg(ch, a.MsgID)
+		if rc, ok := h.chat.(recordClearer); ok && rec != nil && rec.MsgID == a.MsgID && rec.Channel == ch {
+			_, err = rc.clearMsgRecord(rec)
+		} else {
+			_, err = h.chat.ClearMsg(ch, a.MsgID)
+		}
 	case event.ModUnban, event.ModUntimeout:
 		h.chat.Unban(a.UserID)
 	}

@@ -126,27 +126,66 @@ func (s *RedisModSink) Publish(ctx context.Context, events []event.Mod) error {
 	return nil
 }
 
+// Ping checks that the Redis at addr answers.
+func (s *RedisModSink) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
 // Close closes the Redis client.
 func (s *RedisModSink) Close() error { return s.rdb.Close() }
 
 // ModeratorStats counts what the simulated moderators saw and did.
 type ModeratorStats struct {
-	Observed      int64 // messages observed
-	Abusive       int64 // abusive messages observed
-	Missed        int64 // abusive messages the system did not act on within MissDelay
-	HumanTimeouts int64 // timeouts by humans
-	HumanDeletes  int64 // deletions by humans
-	WrongBans     int64 // system timeouts/bans judged wrong
-	Reversed      int64 // wrong timeouts/bans lifted (events published)
-	WrongDeletes  int64 // system deletions of non-abusive messages
-	WrongWarns    int64 // system warnings with no abusive message in the lookback
-	InboxDropped  int64 // observations dropped because the inbox was full
-	PublishErrors int64 // failed ModSink.Publish calls
+	Observed      int64 `json:"observed"`       // messages observed
+	Abusive       int64 `json:"abusive"`        // abusive messages observed
+	Missed        int64 `json:"missed"`         // abusive messages the system did not act on within MissDelay
+	HumanTimeouts int64 `json:"human_timeouts"` // timeouts by humans
+	HumanDeletes  int64 `json:"human_deletes"`  // deletions by humans
+	WrongBans     int64 `json:"wrong_bans"`     // system timeouts/bans judged wrong
+	Reversed      int64 `json:"reversed"`       // wrong timeouts/bans lifted (events published)
+	WrongDeletes  int64 `json:"wrong_deletes"`  // system deletions of non-abusive messages
+	WrongWarns    int64 `json:"wrong_warns"`    // system warnings with no abusive message in the lookback
+	InboxDropped  int64 `json:"inbox_dropped"`  // observations dropped because the inbox was full
+	PublishErrors int64 `json:"publish_errors"` // failed ModSink.Publish calls
 }
 
+// modKey is a user in a channel.
+type modKey struct{ room, user string }
+
+// modSeen is one retained message: just enough to judge the actions on
+// its author (about 24 bytes, so retention stays small at high rates).
+type modSeen struct {
+	atMs    int64  // TmiSentTs
+	id      uint64 // modHash of the message id
+	abusive bool
+}
+
+// modUser is what is retained about one user in one channel.
+type modUser struct {
+	key            modKey
+	login, channel string    // of the latest message
+	seen           []modSeen // oldest first
+}
+
+// modOrder is one retained message in observation order, for pruning.
+type modOrder struct {
+	u    *modUser
+	atMs int64
+}
+
+// modMsg is an abusive message waiting for MissDelay.
 type modMsg struct {
 	rec TruthRecord
 	at  time.Time
+}
+
+// modHuman is a human action on a missed message.
+type modHuman struct {
+	a   HelixAction
+	rec *TruthRecord
 }
 
 type modReversal struct {
@@ -160,6 +199,12 @@ type modReversal struct {
 // generated message with Observe; it sees the system's Helix actions through
 // the Helix it is attached to. Nothing happens until Tick (or Run), so tests
 // drive it with their own clock.
+//
+// Memory: it keeps every message of the last max(Lookback, MissDelay) plus
+// a minute (2 min by default) as about 40 bytes, plus about 200 bytes per
+// distinct channel and user in that window, and abusive messages whole
+// until MissDelay. Measured with scripts/twitchsim at 60,000 msgs/s over 100
+// channels: about 330 bytes of RSS per retained message.
 type Moderators struct {
 	cfg  ModeratorsConfig
 	hx   *Helix
@@ -169,18 +214,18 @@ type Moderators struct {
 	// inMu guards the inboxes, filled by Observe and the Helix observer.
 	inMu      sync.Mutex
 	inMsgs    []TruthRecord
+	inSpare   []TruthRecord // the previous inMsgs, emptied by Tick for reuse
 	inActs    []HelixAction
 	inDropped int64
 
 	// mu guards the state below, used by Tick.
 	mu        sync.Mutex
-	msgs      map[string]*modMsg   // msg id -> message (within the retention)
-	byUser    map[string][]*modMsg // room/user -> messages, oldest first
-	order     []*modMsg            // all retained messages, oldest first
+	users     map[modKey]*modUser  // users with retained messages
+	order     []modOrder           // all retained messages, oldest first
 	pending   []*modMsg            // abusive messages waiting for MissDelay
 	sysByMsg  map[string]time.Time // deleted msg id -> time of the system action
-	sysByUser map[string][]time.Time
-	humanBy   map[string]time.Time // room/user -> last human timeout
+	sysByUser map[modKey][]time.Time
+	humanBy   map[modKey]time.Time // last human timeout
 	reversals []modReversal
 	actions   []HelixAction
 	stats     ModeratorStats
@@ -197,11 +242,10 @@ func NewModerators(cfg ModeratorsConfig, hx *Helix, sink ModSink) (*Moderators, 
 	}
 	m := &Moderators{
 		cfg: cfg, hx: hx, sink: sink, log: cfg.Logger,
-		msgs:      map[string]*modMsg{},
-		byUser:    map[string][]*modMsg{},
+		users:     map[modKey]*modUser{},
 		sysByMsg:  map[string]time.Time{},
-		sysByUser: map[string][]time.Time{},
-		humanBy:   map[string]time.Time{},
+		sysByUser: map[modKey][]time.Time{},
+		humanBy:   map[modKey]time.Time{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -221,8 +265,12 @@ func NewModerators(cfg ModeratorsConfig, hx *Helix, sink ModSink) (*Moderators, 
 	return m, nil
 }
 
-// Observe records a generated message. It is cheap and safe for concurrent
-// use; the message is examined on the next Tick.
+// Observe records a generated message. It is safe for concurrent use and
+// never blocks for long: it appends to an inbox of at most MaxInbox records
+// (further ones are dropped and counted in InboxDropped) under a mutex that
+// Tick holds only to swap the inbox. The inbox buffers are reused, so in
+// steady state Observe does not allocate. The message is examined on the
+// next Tick.
 func (m *Moderators) Observe(rec TruthRecord) {
 	m.inMu.Lock()
 	if len(m.inMsgs) < m.cfg.MaxInbox {
@@ -255,7 +303,7 @@ func (m *Moderators) Run(ctx context.Context, every time.Duration) error {
 func (m *Moderators) Tick(ctx context.Context, now time.Time) error {
 	m.inMu.Lock()
 	msgs, acts := m.inMsgs, m.inActs
-	m.inMsgs, m.inActs = nil, nil
+	m.inMsgs, m.inSpare, m.inActs = m.inSpare, nil, nil
 	dropped := m.inDropped
 	m.inDropped = 0
 	m.inMu.Unlock()
@@ -273,16 +321,25 @@ func (m *Moderators) Tick(ctx context.Context, now time.Time) error {
 	m.prune(now)
 	m.mu.Unlock()
 
+	// Hand the emptied message buffer back to Observe (addMessage copied
+	// what it keeps).
+	clear(msgs)
+	m.inMu.Lock()
+	if m.inSpare == nil {
+		m.inSpare = msgs[:0]
+	}
+	m.inMu.Unlock()
+
 	// Act outside m.mu: Helix calls back into the observer.
 	var done []HelixAction
 	for i := range human {
-		if a, ok := m.hx.applyHuman(human[i]); ok {
+		if a, ok := m.hx.applyHuman(human[i].a, human[i].rec); ok {
 			done = append(done, a)
 		}
 	}
 	var events []event.Mod
 	for _, r := range revs {
-		a, ok := m.hx.applyHuman(r.a)
+		a, ok := m.hx.applyHuman(r.a, nil)
 		if !ok {
 			continue // the timeout ran out, or someone else lifted it
 		}
@@ -329,34 +386,58 @@ func (m *Moderators) Stats() ModeratorStats {
 	return m.stats
 }
 
-func modUserKey(room, user string) string { return room + "/" + user }
+// modHash is the 64-bit FNV-1a hash of a message id.
+func modHash(id string) uint64 {
+	x := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		x ^= uint64(id[i])
+		x *= 1099511628211
+	}
+	return x
+}
 
-// addMessage stores one observed message. m.mu held.
+// addMessage stores one observed message; observing the same message twice
+// in a row is ignored. Only abusive messages are kept whole. m.mu held.
 func (m *Moderators) addMessage(rec *TruthRecord) {
-	if rec.MsgID == "" || m.msgs[rec.MsgID] != nil {
+	if rec.MsgID == "" {
 		return
 	}
-	mm := &modMsg{rec: *rec, at: time.UnixMilli(rec.TmiSentTs)}
-	m.msgs[rec.MsgID] = mm
-	k := modUserKey(rec.RoomID, rec.UserID)
-	m.byUser[k] = append(m.byUser[k], mm)
-	m.order = append(m.order, mm)
+	k := modKey{rec.RoomID, rec.UserID}
+	u := m.users[k]
+	id := modHash(rec.MsgID)
+	if u == nil {
+		u = &modUser{key: k}
+		m.users[k] = u
+	} else if n := len(u.seen); n > 0 && u.seen[n-1].id == id {
+		return
+	}
+	u.login, u.channel = rec.Login, rec.Channel
+	u.seen = append(u.seen, modSeen{atMs: rec.TmiSentTs, id: id, abusive: rec.Abusive})
+	m.order = append(m.order, modOrder{u: u, atMs: rec.TmiSentTs})
 	m.stats.Observed++
 	if rec.Abusive {
 		m.stats.Abusive++
-		m.pending = append(m.pending, mm)
+		m.pending = append(m.pending, &modMsg{rec: *rec, at: time.UnixMilli(rec.TmiSentTs)})
 	}
 }
 
 // addSystemAction records one Helix action of the system and judges it.
 // m.mu held.
 func (m *Moderators) addSystemAction(a *HelixAction) {
-	k := modUserKey(a.BroadcasterID, a.UserID)
+	k := modKey{a.BroadcasterID, a.UserID}
 	switch a.Kind {
 	case event.ModDelete:
 		m.sysByMsg[a.MsgID] = a.At
-		if mm := m.msgs[a.MsgID]; mm != nil && !mm.rec.Abusive {
-			m.stats.WrongDeletes++
+		if u := m.users[k]; u != nil {
+			id := modHash(a.MsgID)
+			for _, sm := range u.seen {
+				if sm.id == id {
+					if !sm.abusive {
+						m.stats.WrongDeletes++
+					}
+					break
+				}
+			}
 		}
 		return
 	case event.ModWarn:
@@ -378,8 +459,8 @@ func (m *Moderators) addSystemAction(a *HelixAction) {
 		return
 	}
 	var login, ch string
-	if list := m.byUser[k]; len(list) > 0 {
-		login, ch = list[len(list)-1].rec.Login, list[len(list)-1].rec.Channel
+	if u := m.users[k]; u != nil {
+		login, ch = u.login, u.channel
 	}
 	kind := event.ModUntimeout
 	if a.Kind == event.ModBan {
@@ -394,13 +475,18 @@ func (m *Moderators) addSystemAction(a *HelixAction) {
 
 // wrongFor reports whether user key k had messages in the lookback before
 // at and none of them was abusive. m.mu held.
-func (m *Moderators) wrongFor(k string, at time.Time) bool {
+func (m *Moderators) wrongFor(k modKey, at time.Time) bool {
+	u := m.users[k]
+	if u == nil {
+		return false
+	}
 	seen := false
-	for _, mm := range m.byUser[k] {
-		if mm.at.After(at) || mm.at.Before(at.Add(-m.cfg.Lookback)) {
+	from := at.Add(-m.cfg.Lookback)
+	for _, sm := range u.seen {
+		if t := time.UnixMilli(sm.atMs); t.After(at) || t.Before(from) {
 			continue
 		}
-		if mm.rec.Abusive {
+		if sm.abusive {
 			return false
 		}
 		seen = true
@@ -410,8 +496,8 @@ func (m *Moderators) wrongFor(k string, at time.Time) bool {
 
 // dueMisses returns the human actions for abusive messages whose MissDelay
 // has passed without a system action. m.mu held.
-func (m *Moderators) dueMisses(now time.Time) []HelixAction {
-	var out []HelixAction
+func (m *Moderators) dueMisses(now time.Time) []modHuman {
+	var out []modHuman
 	keep := m.pending[:0]
 	for _, mm := range m.pending {
 		due := mm.at.Add(m.cfg.MissDelay)
@@ -430,13 +516,13 @@ func (m *Moderators) dueMisses(now time.Time) []HelixAction {
 		a := HelixAction{BroadcasterID: mm.rec.RoomID, UserID: mm.rec.UserID, MsgID: id, At: now}
 		if m.draw("kind", id) < m.cfg.TimeoutShare {
 			a.Kind, a.DurationS = event.ModTimeout, m.cfg.TimeoutS
-			m.humanBy[modUserKey(mm.rec.RoomID, mm.rec.UserID)] = now
+			m.humanBy[modKey{mm.rec.RoomID, mm.rec.UserID}] = now
 			m.stats.HumanTimeouts++
 		} else {
 			a.Kind = event.ModDelete
 			m.stats.HumanDeletes++
 		}
-		out = append(out, a)
+		out = append(out, modHuman{a: a, rec: &mm.rec})
 	}
 	clear(m.pending[len(keep):])
 	m.pending = keep
@@ -449,7 +535,7 @@ func (m *Moderators) actedOn(mm *modMsg, due time.Time) bool {
 	if t, ok := m.sysByMsg[mm.rec.MsgID]; ok && !t.After(due) {
 		return true
 	}
-	k := modUserKey(mm.rec.RoomID, mm.rec.UserID)
+	k := modKey{mm.rec.RoomID, mm.rec.UserID}
 	for _, t := range m.sysByUser[k] {
 		if !t.Before(mm.at) && !t.After(due) {
 			return true
@@ -476,21 +562,24 @@ func (m *Moderators) dueReversals(now time.Time) []modReversal {
 	return out
 }
 
-// prune forgets messages and actions too old to matter. m.mu held.
+// prune forgets messages and actions too old to matter: a system action is
+// judged against the Lookback before it, a missed message against the
+// MissDelay after it, and a minute of slack covers actions judged late.
+// (Reversals keep what they need, so ReverseDelay does not count.) m.mu
+// held.
 func (m *Moderators) prune(now time.Time) {
-	keepFor := max(m.cfg.Lookback, m.cfg.MissDelay) + m.cfg.ReverseDelay + time.Minute
+	keepFor := max(m.cfg.Lookback, m.cfg.MissDelay) + time.Minute
 	cut := now.Add(-keepFor)
 	n := 0
-	for n < len(m.order) && m.order[n].at.Before(cut) {
-		mm := m.order[n]
-		delete(m.msgs, mm.rec.MsgID)
-		k := modUserKey(mm.rec.RoomID, mm.rec.UserID)
-		if list := m.byUser[k]; len(list) > 0 && list[0] == mm {
-			if len(list) == 1 {
-				delete(m.byUser, k)
-			} else {
-				m.byUser[k] = list[1:]
-			}
+	for n < len(m.order) && time.UnixMilli(m.order[n].atMs).Before(cut) {
+		// Each user's seen list is in observation order too: its front is
+		// this message.
+		u := m.order[n].u
+		if len(u.seen) <= 1 {
+			delete(m.users, u.key)
+			u.seen = nil
+		} else {
+			u.seen = u.seen[1:]
 		}
 		n++
 	}

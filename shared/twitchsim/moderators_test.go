@@ -266,3 +266,50 @@ func TestRedisModSink_Publish(t *testing.T) {
 		t.Errorf("DecodeMod = %+v, %v; want %+v", got, err, in)
 	}
 }
+
+// TestModerators_Prune checks that retained messages are forgotten once
+// they cannot matter (max(Lookback, MissDelay) + 1 min) and that judgements
+// use only what is left.
+func TestModerators_Prune(t *testing.T) {
+	e := newModEnv(t, nil)
+	retained := func() (users, msgs int) {
+		e.m.mu.Lock()
+		defer e.m.mu.Unlock()
+		for _, u := range e.m.users {
+			msgs += len(u.seen)
+		}
+		if msgs != len(e.m.order) {
+			t.Errorf("%d messages in the users' lists, %d in order; want equal", msgs, len(e.m.order))
+		}
+		return len(e.m.users), msgs
+	}
+	e.m.Observe(e.msg("m-1", "555", false))
+	e.clock.Advance(90 * time.Second)
+	m2 := e.msg("m-2", "555", false)
+	e.m.Observe(m2)
+	e.m.Observe(m2) // observed twice: counted once
+	e.m.Observe(e.msg("m-3", "556", false))
+	e.tick(t)
+	if u, n := retained(); u != 2 || n != 3 {
+		t.Errorf("after 90 s: %d users, %d messages retained; want 2, 3", u, n)
+	}
+	e.clock.Advance(40 * time.Second) // m-1 is 130 s old, past 60 s + 1 min
+	e.tick(t)
+	if u, n := retained(); u != 2 || n != 2 {
+		t.Errorf("after 130 s: %d users, %d messages retained; want 2, 2", u, n)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.tick(t)
+	if u, n := retained(); u != 0 || n != 0 {
+		t.Errorf("after 250 s: %d users, %d messages retained; want 0, 0", u, n)
+	}
+	// 555's messages are older than the lookback: a timeout now is not
+	// judged (nothing seen), so it is not reversed.
+	if r := e.do(t, "POST", "/moderation/bans"+hxQ, hxTimeoutBody("555", 600), nil); r.status != 200 {
+		t.Fatalf("timeout = %d", r.status)
+	}
+	e.tick(t)
+	if st := e.m.Stats(); st.Observed != 3 || st.WrongBans != 0 {
+		t.Errorf("Stats() = %+v, want Observed 3, WrongBans 0", st)
+	}
+}

@@ -18,5 +18,9 @@ func (s *Server) newMux() *http.ServeMux {
 	mux.HandleFunc("POST /control/resume", s.handleResume)
 	mux.HandleFunc("POST /control/stop", s.handleStop)
 	mux.HandleFunc("GET /control/lookup", s.handleLookup)
+	if s.helix != nil {
+		// /helix/moderation/..., /control/helix-faults, /control/helix-actions
+		s.helix.Register(mux)
+	}
 	return mux
 }

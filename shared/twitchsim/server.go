@@ -62,6 +62,11 @@ type Server struct {
 	recPool sync.Pool
 	sims    []*chanState
 	started time.Time
+	helix   *Helix      // nil unless Config.Helix
+	mods    *Moderators // nil unless Config.Moderators
+
+	// observer is called by the generator with every PRIVMSG (SetObserver).
+	observer atomic.Pointer[func(*TruthRecord)]
 
 	// mu guards connections, channel membership and lifecycle fields.
 	mu        sync.Mutex
@@ -148,6 +153,28 @@ func New(cfg Config) (*Server, error) {
 		cs := &chanState{name: c.name, roomID: c.roomID, sim: int32(i)}
 		s.sims = append(s.sims, cs)
 		s.chans[c.name] = cs
+	}
+	if cfg.Helix != nil {
+		hc := *cfg.Helix
+		if hc.Logger == nil {
+			hc.Logger = log.With("component", "helix")
+		}
+		h, err := NewHelix(hc, s, s)
+		if err != nil {
+			return nil, err
+		}
+		s.helix = h
+	}
+	if cfg.Moderators != nil {
+		mc := *cfg.Moderators
+		if mc.Logger == nil {
+			mc.Logger = log.With("component", "moderators")
+		}
+		m, err := NewModerators(mc, s.helix, cfg.ModSink)
+		if err != nil {
+			return nil, err
+		}
+		s.mods = m
 	}
 	if cfg.TruthFile != "" {
 		tw, err := openTruth(cfg.TruthFile)
@@ -266,6 +293,9 @@ func (s *Server) serve(ctx context.Context, ls Listeners, ready chan struct{}) e
 	}
 	g.Go(func() error { s.runGenerator(gctx); return nil })
 	g.Go(func() error { s.maintain(gctx); return nil })
+	if s.mods != nil && s.cfg.ModeratorTick > 0 {
+		g.Go(func() error { return s.mods.Run(gctx, s.cfg.ModeratorTick) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		s.Stop()
@@ -367,8 +397,38 @@ func (s *Server) ControlURL() string {
 }
 
 // Mux returns the control API mux served on the control listener. Extra
-// routes may be registered on it, e.g. (*Helix).Register(srv.Mux()).
+// routes may be registered on it (Config.Helix already mounts a Helix).
 func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Helix returns the simulated Helix API mounted on the control listener,
+// or nil when Config.Helix is nil.
+func (s *Server) Helix() *Helix { return s.helix }
+
+// Moderators returns the simulated human moderators, or nil when
+// Config.Moderators is nil. With ModeratorTick 0 the caller drives their
+// Tick.
+func (s *Server) Moderators() *Moderators { return s.mods }
+
+// SetObserver makes the generator call f with every generated PRIVMSG, in
+// generation order, before the message is queued to any connection; nil
+// removes it. It may be called at any time. f runs on the generation loop:
+// it must return quickly and never block (hand the record to a bounded
+// buffer, as Moderators.Observe does). rec is reused after f returns; copy
+// *rec to keep it.
+//
+// Cost: with no observer (and no Config.Moderators) the hot path pays one
+// atomic load per message and stays allocation-free. Otherwise each
+// message's TruthRecord is built once (shared by Config.Moderators and f):
+// one 48-byte allocation for the message id string, plus one for the text
+// of messages that address another user ("@name ..."), about 5 % of benign
+// chat.
+func (s *Server) SetObserver(f func(rec *TruthRecord)) {
+	if f == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&f)
+}
 
 func (s *Server) acceptTCP(ctx context.Context, l net.Listener) error {
 	for {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# demo.sh runs the whole pipeline locally until Ctrl-C: a private
+# redis-server, the Twitch simulator, ingest and decide (when built). It is
+# what `make demo` runs after building into ./bin. Everything it starts is
+# stopped on exit; state lives in ./.demo (removed on the next run).
+#
+# Environment: DEMO_REDIS_PORT (6390), DEMO_RATE (200 msgs/s), DEMO_CHANNELS (8),
+# DEMO_SCENARIO (raid: a 10x raid burst every 60 s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN=$ROOT/bin
+DIR=$ROOT/.demo
+PORT=${DEMO_REDIS_PORT:-6390}
+RATE=${DEMO_RATE:-200}
+CHANNELS=${DEMO_CHANNELS:-8}
+SCENARIO=${DEMO_SCENARIO:-raid}
+SIM_WS=127.0.0.1:8765
+SIM_CTL=127.0.0.1:8766
+
+for b in twitchsim ingest; do
+	[ -x "$BIN/$b" ] || { echo "demo: $BIN/$b missing: run 'make demo' (it builds first)" >&2; exit 1; }
+done
+rm -rf "$DIR"
+mkdir -p "$DIR/redis" "$DIR/logs"
+
+pids=()
+cleanup() {
+	trap - INT TERM EXIT
+	echo
+	echo "demo: stopping..."
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	echo "demo: stopped. Logs are in $DIR/logs."
+}
+trap cleanup INT TERM EXIT
+
+redis-server --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no --dir "$DIR/redis" \
+	--logfile "$DIR/logs/redis.log" &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$PORT" ping >/dev/null || { echo "demo: redis-server did not start (port $PORT busy? set DEMO_REDIS_PORT)" >&2; exit 1; }
+export REDIS_ADDR=127.0.0.1:$PORT
+
+chans=$(seq -s, -f 'simchan%g' 0 $((CHANNELS - 1)))
+"$BIN/twitchsim" -ws "$SIM_WS" -tcp "" -control "$SIM_CTL" -rate "$RATE" -channels "$CHANNELS" \
+	-scenario "$SCENARIO" -raid-every 60s -truth-file "$DIR/truth.jsonl" -wait-join \
+	>"$DIR/logs/twitchsim.out" 2>"$DIR/logs/twitchsim.log" &
+pids+=($!)
+sleep 0.3
+
+INGEST_TWITCH_URL="ws://$SIM_WS/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR=127.0.0.1:9101 \
+	"$BIN/ingest" 2>"$DIR/logs/ingest.log" &
+pids+=($!)
+
+if [ -x "$BIN/decide" ]; then
+	DECIDE_HTTP_ADDR=127.0.0.1:9102 "$BIN/decide" 2>"$DIR/logs/decide.log" &
+	pids+=($!)
+fi
+
+cat <<MSG
+
+StreamSafe-RL demo is running (Ctrl-C stops everything).
+  Twitch simulator  ws://$SIM_WS  ($RATE msgs/s over $CHANNELS channels, scenario $SCENARIO); stats: curl -s http://$SIM_CTL/stats
+  ingest            metrics: curl -s 127.0.0.1:9101/metrics | grep streamsafe_ingest_   ready: curl -s 127.0.0.1:9101/ready
+  decide            metrics: curl -s 127.0.0.1:9102/metrics | grep streamsafe_decide_
+  redis             redis-cli -p $PORT
+Look at the data:
+  redis-cli -p $PORT XREVRANGE streamsafe:chat + - COUNT 3
+  redis-cli -p $PORT XREVRANGE streamsafe:mod + - COUNT 3
+  redis-cli -p $PORT XREVRANGE streamsafe:decisions + - COUNT 3
+Force a reconnect: curl -s -XPOST http://$SIM_CTL/control/reconnect    a raid: curl -s -XPOST http://$SIM_CTL/control/raid
+Logs (JSON): $DIR/logs/
+
+MSG
+
+while sleep 5; do
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null || { echo "demo: a process exited; see $DIR/logs/" >&2; exit 1; }
+	done
+	line="$(date +%T) chat=$(redis-cli -p "$PORT" XLEN streamsafe:chat) mod=$(redis-cli -p "$PORT" XLEN streamsafe:mod)"
+	if [ -x "$BIN/decide" ]; then
+		line="$line decisions=$(redis-cli -p "$PORT" XLEN streamsafe:decisions) executions=$(redis-cli -p "$PORT" XLEN streamsafe:executions)"
+	fi
+	echo "$line"
+done

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# raid.sh: a self-contained load test of the StreamSafe-RL pipeline.
+#
+# Starts its own redis-server (unless REDIS_ADDR is set), the Twitch simulator
+# and the pipeline stages asked for, drives --rate messages per second across
+# --channels channels for --duration seconds, optionally forces RECONNECTs and
+# disconnects, waits for the queues to drain, stops everything and prints a
+# readable summary followed, as its LAST line, by one JSON object:
+#   sent received published filtered rate_limited duplicates lost msgs_per_sec
+#   p50_ms p99_ms peak_rss_mb{...} (and decided, decide_p50_ms, decide_p99_ms,
+#   decision_duplicates, decide_lost with --stages decide)
+# It exits non-zero when lost > 0 (or, with decide, when a message has no
+# decision or two).
+#
+# Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
+#            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide]
+#            [--rate-limit N] [--keep]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rate) RATE=$2; shift 2 ;;
+	--channels) CHANNELS=$2; shift 2 ;;
+	--duration) DURATION=$2; shift 2 ;;
+	--reconnect-every) RECONNECT_EVERY=$2; shift 2 ;;
+	--disconnect-every) DISCONNECT_EVERY=$2; shift 2 ;;
+	--stages) STAGES=$2; shift 2 ;;
+	--rate-limit) RATE_LIMIT=$2; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+case "$STAGES" in ingest | decide | all) ;; *) echo "raid.sh: --stages must be ingest or decide" >&2; exit 2 ;; esac
+[ "$STAGES" = all ] && { echo "raid.sh: --stages all needs the sink, which is not built yet; use --stages decide" >&2; exit 2; }
+
+WORK=$ROOT/.raid/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$WORK/bin" "$WORK/logs" "$WORK/redis"
+log() { printf '[raid %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+log "building into $WORK/bin"
+for b in ingest decide scripts/twitchsim scripts/raidstat; do
+	go build -o "$WORK/bin/$(basename $b)" "./$b"
+done
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pids=()
+names=()
+cleanup() {
+	trap - INT TERM EXIT
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis"
+}
+trap cleanup INT TERM EXIT
+start() { # name, command...
+	local name=$1
+	shift
+	"$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
+	pids+=($!)
+	names+=("$name")
+}
+pidof_name() {
+	local i
+	for i in "${!names[@]}"; do if [ "${names[i]}" = "$1" ]; then echo "${pids[i]}"; fi; done
+	return 0
+}
+wait_http() { # url, what
+	for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+	log "$2 did not become ready ($1); logs in $WORK/logs"
+	exit 1
+}
+
+if [ -z "${REDIS_ADDR:-}" ]; then
+	RP=$(freeport)
+	start redis redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no --dir "$WORK/redis"
+	export REDIS_ADDR=127.0.0.1:$RP
+	for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+RHOST=${REDIS_ADDR%:*} RPORT=${REDIS_ADDR##*:}
+rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
+rcli DEL streamsafe:chat streamsafe:mod streamsafe:decisions streamsafe:executions streamsafe:deadletter >/dev/null
+
+WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport)
+SIM=http://127.0.0.1:$CTLP
+simargs=(-ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" -channels "$CHANNELS"
+	-duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn)
+[ "$RECONNECT_EVERY" != 0 ] && simargs+=(-reconnect-every "${RECONNECT_EVERY}s")
+start twitchsim "$WORK/bin/twitchsim" "${simargs[@]}"
+wait_http "$SIM/healthz" "simulator"
+
+if [ "$RATE_LIMIT" = auto ]; then # per channel: twice the average share, so a steady run is not limited
+	RATE_LIMIT=$(( (2 * RATE + CHANNELS - 1) / CHANNELS ))
+fi
+chans=$(seq -s, -f 'simchan%g' 0 $((CHANNELS - 1)))
+start ingest env INGEST_TWITCH_URL="ws://127.0.0.1:$WSP/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR="127.0.0.1:$IHP" \
+	INGEST_JOIN_LIMIT=2000 INGEST_RATE_LIMIT="$RATE_LIMIT" INGEST_RATE_LIMIT_BURST="$((2 * RATE_LIMIT))" \
+	INGEST_CHAT_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/ingest"
+wait_http "http://127.0.0.1:$IHP/ready" "ingest"
+if [ "$STAGES" != ingest ]; then
+	start decide env DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/decide"
+	wait_http "http://127.0.0.1:$DHP/ready" "decide"
+fi
+log "running: $RATE msgs/s over $CHANNELS channels for ${DURATION}s (stages: $STAGES, per-channel limit $RATE_LIMIT/s)"
+
+# Forced disconnects (abrupt closes, mid-line) are driven from here; RECONNECTs by the simulator.
+if [ "$DISCONNECT_EVERY" != 0 ]; then
+	(while sleep "$DISCONNECT_EVERY"; do curl -fsS -XPOST "$SIM/control/disconnect?midline=1" >/dev/null || true; done) &
+	DISC=$!
+fi
+
+# Wait for generation to end, then for the simulator's and ingest's queues to drain.
+for _ in $(seq $((DURATION * 10 + 600))); do
+	sleep 0.1
+	curl -fsS "$SIM/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["done"] and d["inflight"]==0 else 1)' && break
+done
+[ -n "${DISC:-}" ] && kill "$DISC" 2>/dev/null
+drained() {
+	curl -fsS "http://127.0.0.1:$IHP/metrics" | awk '/^streamsafe_ingest_lines_in_flight/ {s+=$2} END {exit (s==0)?0:1}'
+}
+for _ in $(seq 300); do drained && break; sleep 0.1; done
+if [ "$STAGES" != ingest ]; then
+	for _ in $(seq 600); do
+		[ "$(rcli XLEN streamsafe:decisions)" -ge "$(rcli XLEN streamsafe:chat)" ] && break
+		sleep 0.1
+	done
+fi
+sleep 0.5
+log "drained; collecting"
+
+pidargs="twitchsim=$(pidof_name twitchsim),ingest=$(pidof_name ingest)"
+[ -n "$(pidof_name redis)" ] && pidargs="$pidargs,redis=$(pidof_name redis)"
+[ "$STAGES" != ingest ] && pidargs="$pidargs,decide=$(pidof_name decide)"
+decargs=()
+[ "$STAGES" != ingest ] && decargs=(-decisions streamsafe:decisions)
+"$WORK/bin/raidstat" -summary -redis "$REDIS_ADDR" -sim "$SIM" -ingest "http://127.0.0.1:$IHP/metrics" \
+	"${decargs[@]}" -pids "$pidargs" >"$WORK/summary.txt"
+cat "$WORK/summary.txt"
+last=$(tail -n 1 "$WORK/summary.txt")
+python3 - "$last" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+bad = s["lost"] > 0 or s["stream_duplicates"] > 0
+if "decided" in s:
+    bad = bad or s["decide_lost"] != 0 or s["decision_duplicates"] != 0
+sys.exit(1 if bad else 0)
+PY

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// simStats is the part of the simulator's GET /stats that a summary needs.
+type simStats struct {
+	Generated      uint64 `json:"generated"`
+	Sent           uint64 `json:"sent"`
+	Undelivered    uint64 `json:"undelivered"`
+	Dropped        uint64 `json:"dropped"`
+	DroppedSlow    uint64 `json:"dropped_slow"`
+	LagSkipped     uint64 `json:"lag_skipped"`
+	ReconnectsSent uint64 `json:"reconnects_sent"`
+	Disconnects    uint64 `json:"disconnects"`
+}
+
+// Summary is the one-line JSON result of a load test. Counts are chat
+// messages unless named otherwise.
+type Summary struct {
+	Sent          uint64  `json:"sent"`           // simulator: PRIVMSGs written to at least one ingest connection
+	Received      float64 `json:"received"`       // ingest: chat lines read (duplicates from reconnect overlaps included)
+	Published     float64 `json:"published"`      // ingest: chat events Redis accepted
+	Filtered      float64 `json:"filtered"`       // ingest: chat lines filtered by command (expected 0)
+	RateLimited   float64 `json:"rate_limited"`   // ingest: dropped by the per-channel limit
+	Duplicates    float64 `json:"duplicates"`     // ingest: second copies during make-before-break overlaps
+	ParseErrors   float64 `json:"parse_errors"`   // ingest: chat lines that failed to parse
+	Oversize      float64 `json:"oversize"`       // ingest: over-long chat lines
+	Dropped       float64 `json:"dropped"`        // ingest: chat lines dropped for other counted reasons
+	InFlight      float64 `json:"in_flight"`      // ingest: still unresolved at the end (0 after a drain)
+	Lost          float64 `json:"lost"`           // sent minus everything accounted for
+	StreamEntries int64   `json:"stream_entries"` // chat stream entries
+	StreamDupes   int64   `json:"stream_duplicates"`
+	MsgsPerSec    float64 `json:"msgs_per_sec"` // stream entries per second between the first and last entry
+	P50Ms         float64 `json:"p50_ms"`       // simulator send (tmi-sent-ts) to stream entry, ms (1 ms resolution)
+	P99Ms         float64 `json:"p99_ms"`
+	Reconnects    uint64  `json:"reconnects_sent"`
+	Disconnects   uint64  `json:"disconnects"`
+	SimDropped    uint64  `json:"sim_dropped"` // simulator: addressed to ingest but written to no connection (slow consumer)
+
+	Decided       *int64   `json:"decided,omitempty"`             // decision stream entries
+	DecisionDupes *int64   `json:"decision_duplicates,omitempty"` // msg ids decided twice
+	DecideLost    *int64   `json:"decide_lost,omitempty"`         // chat stream entries without a decision
+	DecideP50Ms   *float64 `json:"decide_p50_ms,omitempty"`       // read from chat stream to decision written
+	DecideP99Ms   *float64 `json:"decide_p99_ms,omitempty"`
+	DecidedPerSec *float64 `json:"decided_per_sec,omitempty"`
+
+	PeakRSSMB map[string]float64 `json:"peak_rss_mb"` // VmHWM per process
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: status %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", url, err)
+	}
+	return nil
+}
+
+// peakRSSMB reads VmHWM (peak resident set) of a process from /proc.
+func peakRSSMB(pid int) (float64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("read rss of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse VmHWM of pid %d: %w", pid, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+}
+
+func chatMetric(m map[string]float64, name string) float64 {
+	return m["streamsafe_ingest_"+name+`{kind="chat"}`]
+}
+
+// chatSum sums a metric with extra labels over the chat kind.
+func chatSum(m map[string]float64, name string) float64 {
+	var v float64
+	prefix := "streamsafe_ingest_" + name + "{"
+	for k, x := range m {
+		if strings.HasPrefix(k, prefix) && strings.Contains(k, `kind="chat"`) {
+			v += x
+		}
+	}
+	return v
+}
+
+func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisions *StreamStats, rss map[string]float64) Summary {
+	s := Summary{
+		Sent:          sim.Sent,
+		Received:      chatMetric(ingest, "lines_received_total"),
+		Published:     chatMetric(ingest, "messages_published_total"),
+		Filtered:      chatSum(ingest, "lines_filtered_total"),
+		RateLimited:   chatMetric(ingest, "rate_limited_total"),
+		Duplicates:    chatMetric(ingest, "duplicates_total"),
+		ParseErrors:   chatMetric(ingest, "parse_errors_total"),
+		Oversize:      chatMetric(ingest, "lines_oversize_total"),
+		Dropped:       chatSum(ingest, "lines_dropped_total"),
+		InFlight:      chatMetric(ingest, "lines_in_flight"),
+		StreamEntries: chat.Entries,
+		StreamDupes:   chat.Duplicates,
+		P50Ms:         chat.P50Ms,
+		P99Ms:         chat.P99Ms,
+		Reconnects:    sim.ReconnectsSent,
+		Disconnects:   sim.Disconnects,
+		SimDropped:    sim.Dropped,
+		PeakRSSMB:     rss,
+	}
+	// Duplicates are extra copies of messages that were also published, so
+	// they are not part of what accounts for a sent message.
+	accounted := s.Published + s.Filtered + s.RateLimited + s.ParseErrors + s.Oversize + s.Dropped + s.InFlight
+	s.Lost = float64(s.Sent) - accounted
+	// A published message missing from the stream is lost too (the stream
+	// must not be trimmed during a load test).
+	if missing := s.Published - float64(chat.UniqueIDs); missing > 0 {
+		s.Lost += missing
+	}
+	if span := float64(chat.LastMs-chat.FirstMs) / 1000; span > 0 {
+		s.MsgsPerSec = float64(chat.Entries) / span
+	}
+	if decisions != nil {
+		d, dup, lost := decisions.UniqueIDs, decisions.Duplicates, chat.UniqueIDs-decisions.UniqueIDs
+		p50, p99 := decisions.P50Ms, decisions.P99Ms
+		s.Decided, s.DecisionDupes, s.DecideLost, s.DecideP50Ms, s.DecideP99Ms = &d, &dup, &lost, &p50, &p99
+		if span := float64(decisions.LastMs-decisions.FirstMs) / 1000; span > 0 {
+			r := float64(decisions.Entries) / span
+			s.DecidedPerSec = &r
+		}
+	}
+	return s
+}
+
+func printSummary(w io.Writer, s Summary) error {
+	fmt.Fprintf(w, "sent %d  received %.0f  published %.0f  duplicates %.0f  rate_limited %.0f  parse_errors %.0f  oversize %.0f  dropped %.0f  in_flight %.0f\n",
+		s.Sent, s.Received, s.Published, s.Duplicates, s.RateLimited, s.ParseErrors, s.Oversize, s.Dropped, s.InFlight)
+	fmt.Fprintf(w, "stream: %d entries, %d duplicate msg ids, %.0f msgs/s, latency p50 %.0f ms p99 %.0f ms (send -> stream entry)\n",
+		s.StreamEntries, s.StreamDupes, s.MsgsPerSec, s.P50Ms, s.P99Ms)
+	if s.Decided != nil {
+		fmt.Fprintf(w, "decide: %d decided, %d decided twice, %d without decision, p50 %.2f ms p99 %.2f ms (read -> decision written)\n",
+			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms)
+	}
+	fmt.Fprintf(w, "peak RSS (MB): %v\n", s.PeakRSSMB)
+	fmt.Fprintf(w, "LOST: %.0f\n", s.Lost)
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode summary: %w", err)
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
