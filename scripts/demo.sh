@@ -45,16 +45,19 @@ export REDIS_ADDR=127.0.0.1:$PORT
 chans=$(seq -s, -f 'simchan%g' 0 $((CHANNELS - 1)))
 "$BIN/twitchsim" -ws "$SIM_WS" -tcp "" -control "$SIM_CTL" -rate "$RATE" -channels "$CHANNELS" \
 	-scenario "$SCENARIO" -raid-every 60s -truth-file "$DIR/truth.jsonl" -wait-join \
+	-mods -redis-addr "$REDIS_ADDR" \
 	>"$DIR/logs/twitchsim.out" 2>"$DIR/logs/twitchsim.log" &
 pids+=($!)
 sleep 0.3
 
 INGEST_TWITCH_URL="ws://$SIM_WS/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR=127.0.0.1:9101 \
-	"$BIN/ingest" 2>"$DIR/logs/ingest.log" &
+	"$BIN/ingest" >"$DIR/logs/ingest.log" 2>&1 &
 pids+=($!)
 
 if [ -x "$BIN/decide" ]; then
-	DECIDE_HTTP_ADDR=127.0.0.1:9102 "$BIN/decide" 2>"$DIR/logs/decide.log" &
+	# decide acts through the simulator's Helix API with its built-in dev credentials.
+	DECIDE_HTTP_ADDR=127.0.0.1:9102 HELIX_BASE_URL="http://$SIM_CTL/helix" TWITCH_CLIENT_ID=streamsafe-sim \
+		TWITCH_TOKEN=sim-token TWITCH_MODERATOR_ID=754490142 "$BIN/decide" >"$DIR/logs/decide.log" 2>&1 &
 	pids+=($!)
 fi
 
@@ -69,6 +72,7 @@ Look at the data:
   redis-cli -p $PORT XREVRANGE streamsafe:chat + - COUNT 3
   redis-cli -p $PORT XREVRANGE streamsafe:mod + - COUNT 3
   redis-cli -p $PORT XREVRANGE streamsafe:decisions + - COUNT 3
+Actions decide took (through the simulated Helix): curl -s http://$SIM_CTL/control/helix-actions
 Force a reconnect: curl -s -XPOST http://$SIM_CTL/control/reconnect    a raid: curl -s -XPOST http://$SIM_CTL/control/raid
 Logs (JSON): $DIR/logs/
 

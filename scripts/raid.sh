@@ -14,12 +14,14 @@
 #
 # Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
 #            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide]
-#            [--rate-limit N] [--keep]
+#            [--rate-limit N] [--probe-health] [--keep]
+# --probe-health samples ingest's RSS every 10 s and times GET /health every
+# 100 ms for the whole run (what scripts/soak.sh uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0
+RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rate) RATE=$2; shift 2 ;;
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--stages) STAGES=$2; shift 2 ;;
 	--rate-limit) RATE_LIMIT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--probe-health) PROBE=1; shift ;;
 	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -113,6 +116,19 @@ if [ "$DISCONNECT_EVERY" != 0 ]; then
 	DISC=$!
 fi
 
+if [ "$PROBE" = 1 ]; then
+	IPID=$(pidof_name ingest)
+	(while kill -0 "$IPID" 2>/dev/null; do
+		echo "$(date +%s) $(awk '/VmRSS/ {print $2}' /proc/"$IPID"/status)" >>"$WORK/ingest_rss.txt"
+		sleep 10
+	done) &
+	RSSLOOP=$!
+	(while sleep 0.1; do
+		curl -fsS -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$IHP/health" >>"$WORK/health_times.txt" 2>/dev/null || echo fail >>"$WORK/health_times.txt"
+	done) &
+	PROBELOOP=$!
+fi
+
 # Wait for generation to end, then for the simulator's and ingest's queues to drain.
 for _ in $(seq $((DURATION * 10 + 600))); do
 	sleep 0.1
@@ -131,6 +147,21 @@ if [ "$STAGES" != ingest ]; then
 fi
 sleep 0.5
 log "drained; collecting"
+if [ "$PROBE" = 1 ]; then
+	kill "$PROBELOOP" "$RSSLOOP" 2>/dev/null || true
+	python3 - "$WORK/ingest_rss.txt" "$WORK/health_times.txt" <<'PY'
+import sys
+rss = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]
+ts = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+fails = sum(1 for t in ts if t == "fail")
+ms = sorted(float(t) * 1000 for t in ts if t != "fail")
+q = lambda p: ms[min(len(ms) - 1, int(p * len(ms)))] if ms else float("nan")
+first, last = int(rss[0][1]) / 1024, int(rss[-1][1]) / 1024
+early = int(rss[min(3, len(rss) - 1)][1]) / 1024  # after 30 s of warm-up
+print(f"ingest RSS: {first:.1f} MB at start, {early:.1f} MB after 30 s, {last:.1f} MB at end, max {max(int(r[1]) for r in rss) / 1024:.1f} MB ({len(rss)} samples)")
+print(f"/health: {len(ms)} probes, p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, max {ms[-1] if ms else float('nan'):.2f} ms, {fails} failed")
+PY
+fi
 
 pidargs="twitchsim=$(pidof_name twitchsim),ingest=$(pidof_name ingest)"
 [ -n "$(pidof_name redis)" ] && pidargs="$pidargs,redis=$(pidof_name redis)"
