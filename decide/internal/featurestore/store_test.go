@@ -1,0 +1,417 @@
+package featurestore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
+	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/redistest"
+)
+
+const t0 = int64(1_700_000_000_000) // a whole second, and a whole 10 s bucket
+
+func newStore(t testing.TB, mutate ...func(*Config)) (*Store, *redis.Client) {
+	t.Helper()
+	addr := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	cfg := DefaultConfig()
+	cfg.Timeout = time.Second // generous for tests on a loaded machine
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	s, err := New(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb
+}
+
+func snaps(t *testing.T, s *Store, msgs ...Msg) []features.Snapshot {
+	t.Helper()
+	out := make([]features.Snapshot, len(msgs))
+	if err := s.Snapshots(context.Background(), msgs, out); err != nil {
+		t.Fatalf("Snapshots: %v", err)
+	}
+	return out
+}
+
+var msgSeq int
+
+func msg(ch, user string, ts int64, hash uint64) Msg {
+	msgSeq++
+	return Msg{Channel: ch, UserID: user, Login: "login" + user, MsgID: fmt.Sprintf("m%d", msgSeq), TsMs: ts, Hash: hash}
+}
+
+func TestStore_UserCountersAndWindows(t *testing.T) {
+	s, _ := newStore(t)
+	got := snaps(t, s,
+		msg("c", "u", t0, 1),
+		msg("c", "u", t0+1000, 2),
+		msg("c", "u", t0+5000, 2),
+		msg("c", "u", t0+15000, 3),
+		msg("c", "u", t0+61000, 3),
+		msg("c", "other", t0+61500, 3),
+	)
+	want := []features.Snapshot{
+		{},
+		{UserMsgCount: 1, UserMsgs10s: 1, UserMsgs60s: 1, FirstSeenMs: t0, LastMsgMs: t0},
+		{UserMsgCount: 2, UserMsgs10s: 2, UserMsgs60s: 2, FirstSeenMs: t0, LastMsgMs: t0 + 1000, SameAsLast: true},
+		// (t0+5000, t0+15000] holds nothing; (t0-45000, t0+15000] holds 3.
+		{UserMsgCount: 3, UserMsgs10s: 0, UserMsgs60s: 3, FirstSeenMs: t0, LastMsgMs: t0 + 5000},
+		// (t0+1000, t0+61000]: t0+5000 and t0+15000.
+		{UserMsgCount: 4, UserMsgs10s: 0, UserMsgs60s: 2, FirstSeenMs: t0, LastMsgMs: t0 + 15000, SameAsLast: true},
+		{},
+	}
+	for i := range want {
+		// Channel and copypasta fields are checked in their own tests.
+		g := got[i]
+		g.ChanMsgs10s, g.ChanMsgs60s, g.DupCount60s = 0, 0, 0
+		if g != want[i] {
+			t.Errorf("snapshot %d = %+v, want %+v", i, g, want[i])
+		}
+	}
+}
+
+func TestStore_ChannelVelocity(t *testing.T) {
+	s, _ := newStore(t)
+	var msgs []Msg
+	for i := range 5 { // 5 messages at second 0
+		msgs = append(msgs, msg("c", fmt.Sprint("u", i), t0+int64(i), 0))
+	}
+	msgs = append(msgs,
+		msg("c", "x", t0+9999, 0),   // second 9: 5 in the last 10 s
+		msg("c", "x", t0+10000, 0),  // second 10: second 0 left the 10 s window
+		msg("other", "x", t0+10, 0), // another channel
+		msg("c", "y", t0+59999, 0),  // second 59: all 7 earlier in 60 s
+		msg("c", "y", t0+60000, 0),  // second 60: second 0 left both windows
+	)
+	got := snaps(t, s, msgs...)
+	wantC10 := []int32{0, 1, 2, 3, 4, 5, 1, 0, 0, 1}
+	wantC60 := []int32{0, 1, 2, 3, 4, 5, 6, 0, 7, 3}
+	for i := range got {
+		if got[i].ChanMsgs10s != wantC10[i] || got[i].ChanMsgs60s != wantC60[i] {
+			t.Errorf("message %d: chan 10s/60s = %d/%d, want %d/%d", i, got[i].ChanMsgs10s, got[i].ChanMsgs60s, wantC10[i], wantC60[i])
+		}
+	}
+}
+
+func TestStore_Copypasta(t *testing.T) {
+	s, _ := newStore(t)
+	got := snaps(t, s,
+		msg("c", "a", t0, 42),
+		msg("c", "b", t0+1000, 42),
+		msg("c", "c", t0+2000, 42),
+		msg("d", "c", t0+2000, 42),   // other channel
+		msg("c", "d", t0+3000, 7),    // other text
+		msg("c", "e", t0+3000, 0),    // no hash: not tracked
+		msg("c", "f", t0+59000, 42),  // bucket 5 still sees bucket 0
+		msg("c", "g", t0+60000, 42),  // bucket 6: bucket 0 dropped
+		msg("c", "g", t0+200000, 42), // long after
+	)
+	want := []int32{0, 1, 2, 0, 0, 0, 3, 1, 0}
+	for i := range want {
+		if got[i].DupCount60s != want[i] {
+			t.Errorf("message %d: dup = %d, want %d", i, got[i].DupCount60s, want[i])
+		}
+	}
+}
+
+func TestStore_IdempotentRetry(t *testing.T) {
+	s, _ := newStore(t)
+	batch := []Msg{msg("c", "u", t0, 1), msg("c", "u", t0+1, 2), msg("c", "v", t0+2, 2)}
+	first := snaps(t, s, batch...)
+	again := snaps(t, s, batch...)
+	for i := range first {
+		if first[i] != again[i] {
+			t.Errorf("retry of message %d = %+v, want the first result %+v", i, again[i], first[i])
+		}
+	}
+	next := snaps(t, s, msg("c", "u", t0+3, 9))[0]
+	if next.UserMsgCount != 2 || next.ChanMsgs10s != 3 {
+		t.Errorf("after a retried batch: user count %d, chan 10s %d; want 2 and 3 (nothing counted twice)", next.UserMsgCount, next.ChanMsgs10s)
+	}
+	// A message duplicated inside one batch counts once, too.
+	d := msg("c", "w", t0+4, 5)
+	got := snaps(t, s, d, d)
+	if got[0] != got[1] {
+		t.Errorf("duplicate in batch: %+v vs %+v, want equal", got[0], got[1])
+	}
+	if n := snaps(t, s, msg("c", "w", t0+5, 6))[0].UserMsgCount; n != 1 {
+		t.Errorf("user count after a duplicated message = %d, want 1", n)
+	}
+}
+
+func TestStore_MaxRecentBoundsWindows(t *testing.T) {
+	s, rdb := newStore(t, func(c *Config) { c.MaxRecent = 8 })
+	var msgs []Msg
+	for i := range 20 {
+		msgs = append(msgs, msg("c", "u", t0+int64(i), 0))
+	}
+	got := snaps(t, s, msgs...)
+	if g := got[19]; g.UserMsgs10s != 8 || g.UserMsgCount != 19 {
+		t.Errorf("20th message: 10s %d, count %d; want 8 (capped), 19", g.UserMsgs10s, g.UserMsgCount)
+	}
+	rt, _ := rdb.HGet(context.Background(), DefaultPrefix+"u:c:u", "rt").Result()
+	if n := len(strings.Split(rt, ",")); n != 8 {
+		t.Errorf("recent times hold %d values (%q), want 8", n, rt)
+	}
+}
+
+func TestStore_EveryKeyHasTTL(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	snaps(t, s, msg("c", "u", t0, 1), msg("c", "u", t0+1, 1))
+	if _, err := s.ApplySys(ctx, []SysAction{
+		{Channel: "c", UserID: "u", MsgID: "a1", Kind: event.Warn, TsMs: t0},
+		{Channel: "c", UserID: "u", MsgID: "a2", Kind: event.Delete, TsMs: t0},
+		{Channel: "c", UserID: "u", MsgID: "a3", Kind: event.Timeout, TsMs: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyMod(ctx, []ModEvent{
+		{EntryID: "1-0", Kind: event.ModRaid, Channel: "c", TsMs: t0},
+		{EntryID: "1-1", Kind: event.ModBan, Channel: "c", TargetUserID: "z", TsMs: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxTTL := map[string]time.Duration{
+		"u:": DefaultUserTTL, "v:": DefaultWindowTTL, "d:": DefaultWindowTTL,
+		"raid:": DefaultRaidWindow + time.Minute, "ln:": DefaultUserTTL, "s:": DefaultSnapshotTTL,
+		"sa:": DefaultUserTTL, "sd:": DefaultMarkTTL, "st:": DefaultMarkTTL, "ma:": DefaultUserTTL,
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, DefaultPrefix)
+		if !ok {
+			t.Errorf("key %q outside the prefix", k)
+			continue
+		}
+		kind := rest[:strings.IndexByte(rest, ':')+1]
+		limit, known := maxTTL[kind]
+		if !known {
+			t.Errorf("key %q of unknown kind %q", k, kind)
+			continue
+		}
+		seen[kind] = true
+		ttl, err := rdb.TTL(ctx, k).Result()
+		if err != nil || ttl <= 0 || ttl > limit {
+			t.Errorf("TTL(%s) = %v, %v; want in (0, %v]", k, ttl, err, limit)
+		}
+	}
+	for kind := range maxTTL {
+		if !seen[kind] {
+			t.Errorf("no key of kind %q was written", kind)
+		}
+	}
+}
+
+func TestStore_SysActions(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	snaps(t, s, msg("c", "u", t0, 1))
+	acts := []SysAction{
+		{Channel: "c", UserID: "u", MsgID: "x1", Kind: event.Warn, TsMs: t0 + 10},
+		{Channel: "c", UserID: "u", MsgID: "x2", Kind: event.Delete, TsMs: t0 + 20},
+		{Channel: "c", UserID: "u", MsgID: "x3", Kind: event.Timeout, TsMs: t0 + 30},
+		{Channel: "c", UserID: "u", MsgID: "x4", Kind: event.Ignore, TsMs: t0 + 40}, // skipped
+	}
+	n, err := s.ApplySys(ctx, acts)
+	if err != nil || n != 3 {
+		t.Fatalf("ApplySys = %d, %v; want 3, nil", n, err)
+	}
+	if n, err := s.ApplySys(ctx, acts); err != nil || n != 0 {
+		t.Errorf("ApplySys retried = %d, %v; want 0 (idempotent), nil", n, err)
+	}
+	g := snaps(t, s, msg("c", "u", t0+100, 2))[0]
+	if g.SysWarns != 1 || g.SysDeletes != 1 || g.SysTimeouts != 1 || g.LastSysActionMs != t0+30 || g.LastSysWarnMs != t0+10 {
+		t.Errorf("snapshot after actions = %+v, want 1 warn, 1 delete, 1 timeout, last action %d, last warn %d", g, t0+30, t0+10)
+	}
+}
+
+func TestStore_ModEvents(t *testing.T) {
+	s, _ := newStore(t, func(c *Config) { c.RaidWindow = time.Minute })
+	ctx := context.Background()
+	first := msg("c", "u", t0, 1)
+	snaps(t, s, first) // teaches the store login "loginu" -> "u"
+	if _, err := s.ApplySys(ctx, []SysAction{
+		{Channel: "c", UserID: "u", MsgID: "ours", Kind: event.Delete, TsMs: t0},
+		{Channel: "c", UserID: "u", MsgID: "ours2", Kind: event.Timeout, TsMs: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	evs := []ModEvent{
+		{EntryID: "1-1", Kind: event.ModDelete, Channel: "c", TargetLogin: "loginu", TargetMsgID: first.MsgID}, // human, by login
+		{EntryID: "1-2", Kind: event.ModDelete, Channel: "c", TargetLogin: "loginu", TargetMsgID: "ours"},      // echo of our delete
+		{EntryID: "1-3", Kind: event.ModTimeout, Channel: "c", TargetUserID: "u"},                              // echo of our timeout
+		{EntryID: "1-4", Kind: event.ModTimeout, Channel: "c", TargetUserID: "u"},                              // human
+		{EntryID: "1-5", Kind: event.ModBan, Channel: "c", TargetUserID: "u"},
+		{EntryID: "1-6", Kind: event.ModBan, Channel: "c", TargetUserID: "u"},
+		{EntryID: "1-7", Kind: event.ModUnban, Channel: "c", TargetUserID: "u"},
+		{EntryID: "1-8", Kind: event.ModUntimeout, Channel: "c", TargetUserID: "nobody"}, // nothing to undo
+		{EntryID: "1-9", Kind: event.ModRaid, Channel: "c", TsMs: t0 + 1000},
+		{EntryID: "1-10", Kind: event.ModClear, Channel: "c"},
+	}
+	n, err := s.ApplyMod(ctx, evs)
+	if err != nil || n != len(evs) {
+		t.Fatalf("ApplyMod = %d, %v; want %d, nil", n, err, len(evs))
+	}
+	if n, err := s.ApplyMod(ctx, evs); err != nil || n != 0 {
+		t.Errorf("ApplyMod retried = %d, %v; want 0, nil", n, err)
+	}
+	got := snaps(t, s,
+		msg("c", "u", t0+2000, 2),
+		msg("c", "u", t0+1000+59_999, 3),
+		msg("c", "u", t0+1000+60_000, 4),
+		msg("c", "nobody", t0+1000+60_001, 5),
+	)
+	g := got[0]
+	if g.HumanDeletes != 1 || g.HumanTimeouts != 1 || g.HumanBans != 1 || !g.RaidActive {
+		t.Errorf("after mod events: %+v; want 1 human delete, 1 timeout, 1 ban, raid active", g)
+	}
+	if !got[1].RaidActive || got[2].RaidActive {
+		t.Errorf("raid active at +59.999s/+60s = %v/%v, want true/false", got[1].RaidActive, got[2].RaidActive)
+	}
+	if got[3].HumanTimeouts != 0 {
+		t.Errorf("untimeout without a timeout: human timeouts = %d, want 0", got[3].HumanTimeouts)
+	}
+}
+
+func TestStore_RaidVelocity(t *testing.T) {
+	s, _ := newStore(t, func(c *Config) { c.RaidVelocity10s = 3 })
+	var msgs []Msg
+	for i := range 5 {
+		msgs = append(msgs, msg("c", fmt.Sprint(i), t0+int64(i), 0))
+	}
+	got := snaps(t, s, msgs...)
+	for i, g := range got {
+		if want := i >= 3; g.RaidActive != want {
+			t.Errorf("message %d: raid %v, want %v", i, g.RaidActive, want)
+		}
+	}
+}
+
+func TestStore_Failures(t *testing.T) {
+	srv := redistest.StartServer(t, "--enable-debug-command", "yes")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
+	defer rdb.Close()
+	cfg := DefaultConfig()
+	s, err := New(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]features.Snapshot, 1)
+	m := []Msg{msg("c", "u", t0, 1)}
+
+	// A busy Redis: the call times out.
+	blocker := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer blocker.Close()
+	done := make(chan struct{})
+	go func() {
+		if err := blocker.Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err(); err != nil {
+			t.Errorf("DEBUG SLEEP: %v", err)
+		}
+		close(done)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	err = s.Snapshots(context.Background(), m, out)
+	if err == nil || !IsTimeout(err) {
+		t.Errorf("Snapshots on a busy Redis = %v, want a timeout", err)
+	}
+	<-done
+
+	srv.Stop()
+	err = s.Snapshots(context.Background(), m, out)
+	if err == nil || IsTimeout(err) {
+		t.Errorf("Snapshots on a stopped Redis = %v, want a non-timeout error", err)
+	}
+	srv.Restart(t)
+	// The restarted Redis has no scripts: Run falls back to EVAL. The pool
+	// may need a moment to notice the server is back.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := s.Snapshots(context.Background(), m, out)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Snapshots after restart = %v, want nil", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPackUnpack(t *testing.T) {
+	in := features.Snapshot{UserMsgCount: 1, UserMsgs10s: 2, UserMsgs60s: 3, FirstSeenMs: 4, LastMsgMs: 5, SameAsLast: true,
+		SysWarns: 6, SysDeletes: 7, SysTimeouts: 8, HumanDeletes: 9, HumanTimeouts: 10, HumanBans: 11, LastSysActionMs: 12,
+		LastSysWarnMs: 13, ChanMsgs10s: 14, ChanMsgs60s: 15, RaidActive: true, DupCount60s: 16}
+	var row [event.DecisionSnapshotLen]int64
+	Pack(&in, &row)
+	if got := Unpack(&row); got != in {
+		t.Errorf("Unpack(Pack(x)) = %+v, want %+v", got, in)
+	}
+	// The order is the one event.DecisionSnapshotNames documents.
+	if row[0] != 1 || row[5] != 1 || row[17] != 16 || event.DecisionSnapshotNames[17] != "dup_count_60s" {
+		t.Errorf("Pack order = %v, want DecisionSnapshotNames order", row)
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		ok     bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"short_window", func(c *Config) { c.WindowTTL = 30 * time.Second }, false},
+		{"no_prefix", func(c *Config) { c.Prefix = "" }, false},
+		{"zero_timeout", func(c *Config) { c.Timeout = 0 }, false},
+		{"negative_velocity", func(c *Config) { c.RaidVelocity10s = -1 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mutate(&c)
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func BenchmarkSnapshots(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			s, _ := newStore(b)
+			msgs := make([]Msg, n)
+			out := make([]features.Snapshot, n)
+			ts := t0
+			seq := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range msgs {
+					seq++
+					ts += 3
+					msgs[i] = Msg{Channel: "chan", UserID: fmt.Sprint("u", seq%500), Login: "l", MsgID: fmt.Sprint("m", seq), TsMs: ts, Hash: uint64(seq % 50)}
+				}
+				if err := s.Snapshots(context.Background(), msgs, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+		})
+	}
+}
