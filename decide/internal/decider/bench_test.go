@@ -1,0 +1,145 @@
+package decider
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
+	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
+	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/redistest"
+	"github.com/streamsafe-rl/streamsafe/shared/stream"
+)
+
+// nullStore answers every read with empty snapshots, without Redis.
+type nullStore struct{}
+
+func (nullStore) Snapshots(_ context.Context, msgs []featurestore.Msg, out []features.Snapshot) error {
+	clear(out[:len(msgs)])
+	return nil
+}
+
+func (nullStore) ApplySys(context.Context, []featurestore.SysAction) (int, error) { return 0, nil }
+
+// nullBus accepts the batch's transaction without sending it anywhere.
+type nullBus struct{ redis.Cmdable }
+
+func (nullBus) TxPipeline() redis.Pipeliner { return &nullTx{} }
+
+type nullTx struct {
+	redis.Pipeliner
+	n int
+}
+
+func (t *nullTx) XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd {
+	t.n++
+	return redis.NewStringCmd(ctx, "xadd")
+}
+
+func (t *nullTx) XAck(ctx context.Context, _, _ string, _ ...string) *redis.IntCmd {
+	return redis.NewIntCmd(ctx, "xack")
+}
+
+func (t *nullTx) Exec(ctx context.Context) ([]redis.Cmder, error) {
+	return []redis.Cmder{redis.NewStringCmd(ctx, "xadd")}, nil
+}
+
+// benchBatch returns n chat entries as a consumer would hand them over.
+func benchBatch(n int) *stream.Batch {
+	texts := []string{
+		"hello chat how is everyone doing today", "you are such an idiot lol",
+		"WHY IS THIS STREAMER SO BAD AT THIS GAME", "check out https://cheap-followers.example",
+		"Kappa Kappa Kappa", "gg wp", "copy pasta copy pasta copy pasta copy pasta",
+	}
+	b := &stream.Batch{Stream: "streamsafe:chat", Group: "decide", Consumer: "bench-0", ReadAt: time.Now(), Attempt: 1}
+	for i := range n {
+		c := event.Chat{MsgID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), RoomID: "1", Channel: "chan",
+			UserID: fmt.Sprint(i % 37), Login: "l", Text: texts[i%len(texts)], TmiSentTsMs: t0 + int64(i)*10, EmoteCount: i % 3}
+		vals := map[string]any{}
+		kv := c.Values(nil)
+		for j := 0; j < len(kv); j += 2 {
+			vals[kv[j].(string)] = kv[j+1]
+		}
+		b.Msgs = append(b.Msgs, redis.XMessage{ID: fmt.Sprintf("%d-%d", t0, i), Values: vals})
+		b.Deliveries = append(b.Deliveries, 1)
+	}
+	return b
+}
+
+// BenchmarkDecider_Batch measures HandleBatch for a batch of 100: decode,
+// features, store, score, clamp, encode, write. redis=false replaces the
+// feature store and the bus with no-ops (the CPU cost of the decision
+// path); redis=true uses real Redis servers (one for the bus, one for the
+// feature store) on loopback.
+func BenchmarkDecider_Batch(b *testing.B) {
+	const n = 100
+	for _, withRedis := range []bool{false, true} {
+		b.Run(fmt.Sprintf("redis=%v/batch=%d", withRedis, n), func(b *testing.B) {
+			deps := Deps{Core: testCore(b, 0.05), Terms: testTerms(b), Log: logging.Discard()}
+			if withRedis {
+				bus := newRedis(b, redistest.Start(b))
+				if err := bus.XGroupCreateMkStream(context.Background(), "streamsafe:chat", "decide", "0").Err(); err != nil {
+					b.Fatal(err)
+				}
+				fs := newRedis(b, redistest.Start(b))
+				cfg := featurestore.DefaultConfig()
+				cfg.Timeout = time.Second
+				store, err := featurestore.New(fs, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				deps.Bus, deps.Store = bus, store
+			} else {
+				deps.Bus, deps.Store = nullBus{}, nullStore{}
+			}
+			d, err := New(Config{DecisionsStream: "streamsafe:decisions", DecisionsMaxLen: 10_000, Budget: time.Second}, deps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := benchBatch(n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				batch.ReadAt = time.Now()
+				if err := d.HandleBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
+		})
+	}
+}
+
+// BenchmarkCore_Decide measures one decision from computed message
+// features: Build, Score, Decide, clamp and exploration.
+func BenchmarkCore_Decide(b *testing.B) {
+	core := testCore(b, 0.05)
+	var m features.Message
+	features.ComputeMessage([]byte("WHY IS THIS STREAMER SO BAD you idiot"), 0, 0, false, nil, nil, testTerms(b), &m)
+	in := Inputs{DecisionID: event.DecisionID("1-0", "m"), Channel: []byte("chan"), Msg: &m, NowMs: t0,
+		Snap: features.Snapshot{UserMsgCount: 4, UserMsgs10s: 2, LastMsgMs: t0 - 3000}}
+	var v features.Vector
+	var d event.Decision
+	b.ReportAllocs()
+	for b.Loop() {
+		core.Decide(&in, &v, &d)
+	}
+}
+
+func TestCore_DecideAllocs(t *testing.T) {
+	core := testCore(t, 0.5)
+	var m features.Message
+	features.ComputeMessage([]byte("you idiot"), 0, 0, false, nil, nil, testTerms(t), &m)
+	in := Inputs{DecisionID: "d", Channel: []byte("chan"), Msg: &m, NowMs: t0}
+	var v features.Vector
+	var d event.Decision
+	core.Decide(&in, &v, &d) // grows d's slices once
+	if n := testing.AllocsPerRun(100, func() { core.Decide(&in, &v, &d) }); n != 0 {
+		t.Errorf("Core.Decide allocates %v times per decision, want 0", n)
+	}
+}

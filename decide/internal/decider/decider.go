@@ -1,0 +1,525 @@
+package decider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/streamsafe-rl/streamsafe/decide/internal/executor"
+	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
+	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
+	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/stream"
+)
+
+// Defaults of Config.
+const (
+	DefaultBudget        = 50 * time.Millisecond
+	DefaultWriteTimeout  = 2 * time.Second
+	DefaultMaxPendingSys = 10_000
+)
+
+// Store is what the decider needs of the feature store
+// (*featurestore.Store).
+type Store interface {
+	Snapshots(ctx context.Context, msgs []featurestore.Msg, out []features.Snapshot) error
+	ApplySys(ctx context.Context, acts []featurestore.SysAction) (int, error)
+}
+
+var _ Store = (*featurestore.Store)(nil)
+
+// Config configures a Decider.
+type Config struct {
+	DecisionsStream string        // where decisions are written
+	DecisionsMaxLen int64         // XADD MAXLEN ~ of the decisions stream; 0 = no trimming
+	Budget          time.Duration // latency budget of a decision path, from read to clamp
+	WriteTimeout    time.Duration // timeout of the MULTI/EXEC that writes a batch
+	MaxPendingSys   int           // executed actions kept for the store while it is down
+}
+
+// Deps are the Decider's collaborators.
+type Deps struct {
+	Core     *Core
+	Store    Store
+	Bus      redis.Cmdable      // the stream bus: decisions are written and inputs acked here
+	Executor executor.Submitter // nil: decisions are logged, never executed
+	Allow    *features.LinkAllowList
+	Terms    *features.BlockedTerms
+	Log      *slog.Logger
+	Metrics  *Metrics
+	Now      func() time.Time // nil: time.Now
+}
+
+// Decider decides every chat message of a batch (a stream.Handler):
+//
+//  1. decode each entry (undecodable entries with a msg_id are decided
+//     IGNORE with failure_reason bad_input; without one they are
+//     dead-lettered), compute its message features;
+//  2. one feature-store round trip for the whole batch (on error or timeout:
+//     zero snapshots, failure_reason feature_store_*, decision IGNORE);
+//  3. per message: state vector, risk score, policy action, clamp and
+//     exploration (Core), with the batch's earlier executed actions on the
+//     same user overlaid on the snapshot; hand non-IGNORE actions to the
+//     executor (asynchronous);
+//  4. one MULTI/EXEC: XADD of every decision + XACK of the batch (and
+//     XADD of its dead letters);
+//  5. record the executed actions in the feature store: a second round
+//     trip, made after the write so it adds nothing to the decision
+//     latency (the clamp's choice cannot be known inside the first one).
+//     The batch's later messages by the same user already see the actions
+//     through an in-memory overlay on their snapshots (logged, so replay
+//     agrees); other workers see them from the next store read on. On
+//     failure they are kept and retried with the next batch; each action
+//     counts once per msg id.
+//
+// A failed write is retried in place (stream.Retry): the feature store
+// returns the cached snapshots for the retried messages, so the decisions
+// (and their ids) come out identical and the executor's idempotency keys
+// absorb the repeated submits.
+type Decider struct {
+	cfg    Config
+	deps   Deps
+	now    func() time.Time
+	log    *slog.Logger
+	m      *Metrics
+	bad    *logging.Sampler // warnings about bad input and store failures
+	acted  *logging.Sampler // info lines about actions taken
+	pool   sync.Pool
+	sysMu  sync.Mutex
+	sysBuf []featurestore.SysAction // guarded by sysMu: actions not yet recorded in the store
+}
+
+var _ stream.Handler = (*Decider)(nil)
+
+// New returns a Decider.
+func New(cfg Config, deps Deps) (*Decider, error) {
+	if deps.Core == nil || deps.Core.Policy == nil || deps.Core.Clamp == nil || deps.Store == nil || deps.Bus == nil {
+		return nil, errors.New("create decider: core (policy, clamp), store and bus are required")
+	}
+	if cfg.DecisionsStream == "" {
+		return nil, errors.New("create decider: decisions stream is required")
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxPendingSys <= 0 {
+		cfg.MaxPendingSys = DefaultMaxPendingSys
+	}
+	d := &Decider{cfg: cfg, deps: deps, now: deps.Now, log: deps.Log, m: deps.Metrics, bad: logging.NewSampler(5, time.Second), acted: logging.NewSampler(20, time.Second)}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.log == nil {
+		d.log = logging.Discard()
+	}
+	if d.m == nil {
+		d.m = NewMetrics(nil)
+	}
+	d.pool.New = func() any { return new(scratch) }
+	return d, nil
+}
+
+// item is one entry of the batch being decided.
+type item struct {
+	srcID     string
+	chat      event.Chat
+	bad       bool // undecodable: decided IGNORE, bad_input
+	skip      bool // dead-lettered: no decision
+	mf        [event.DecisionMsgFeatureLen]float64
+	hash      uint64
+	nowMs     int64
+	decodeUs  int64
+	featUs    int64
+	storeSlot int // index in scratch.smsgs, -1 for bad items
+}
+
+// scratch is the reusable memory of one batch.
+type scratch struct {
+	items []item
+	smsgs []featurestore.Msg
+	snaps []features.Snapshot
+	text  []byte
+	reply []byte
+	ch    []byte
+	mf    []float64
+	msg   features.Message
+	vec   features.Vector
+	dec   event.Decision
+	sys   []featurestore.SysAction
+	out   []decided
+}
+
+// decided is what is left of a decision after it was queued for writing.
+type decided struct {
+	action      event.Action
+	path        event.DecisionPath
+	failure     string
+	decidedAtUs int64
+	tmiSentMs   int64
+}
+
+func (sc *scratch) reset(n int) {
+	if cap(sc.items) < n {
+		sc.items = make([]item, n)
+	}
+	sc.items = sc.items[:n]
+	sc.smsgs = sc.smsgs[:0]
+	sc.sys = sc.sys[:0]
+	sc.out = sc.out[:0]
+}
+
+// HandleBatch implements stream.Handler.
+func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
+	sc := d.pool.Get().(*scratch)
+	defer d.pool.Put(sc)
+	sc.reset(len(b.Msgs))
+	readAt := b.ReadAt
+	readAtMs := readAt.UnixMilli()
+
+	// A retried batch may have been written by an attempt whose reply was
+	// lost: decide only what is still pending, so nothing is written twice.
+	var pending []bool
+	if b.Attempt > 1 {
+		p, err := b.StillPending(ctx)
+		if err != nil {
+			return stream.Retry(fmt.Errorf("check pending entries before retrying: %w", err))
+		}
+		pending = p
+	}
+
+	// 1. Decode and compute message features.
+	for i := range b.Msgs {
+		x := &b.Msgs[i]
+		it := &sc.items[i]
+		*it = item{srcID: x.ID, storeSlot: -1}
+		if pending != nil && !pending[i] {
+			it.skip = true // decided and acked by an earlier attempt
+			continue
+		}
+		t0 := d.now()
+		c, err := event.DecodeChat(x.Values)
+		t1 := d.now()
+		it.decodeUs = t1.Sub(t0).Microseconds()
+		d.m.stage[stageDecode].Observe(t1.Sub(t0).Seconds())
+		if err != nil {
+			d.badInput(ctx, b, i, it, x, err)
+			continue
+		}
+		it.chat = c
+		it.nowMs = EventTimeMs(&c, readAtMs)
+		sc.text = append(sc.text[:0], c.Text...)
+		sc.reply = append(sc.reply[:0], c.ReplyParentDisplayName...)
+		features.ComputeMessage(sc.text, c.EmoteCount, c.EmoteChars, c.ReplyParentMsgID != "", sc.reply, d.deps.Allow, d.deps.Terms, &sc.msg)
+		sc.mf = PackMessage(&sc.msg, sc.mf[:0])
+		copy(it.mf[:], sc.mf)
+		it.hash = sc.msg.Hash
+		t2 := d.now()
+		it.featUs = t2.Sub(t1).Microseconds()
+		d.m.stage[stageFeatures].Observe(t2.Sub(t1).Seconds())
+		it.storeSlot = len(sc.smsgs)
+		sc.smsgs = append(sc.smsgs, featurestore.Msg{Channel: c.Channel, UserID: c.UserID, Login: c.Login, MsgID: c.MsgID, TsMs: it.nowMs, Hash: it.hash})
+	}
+
+	// 2. One feature-store round trip.
+	if cap(sc.snaps) < len(sc.smsgs) {
+		sc.snaps = make([]features.Snapshot, len(sc.smsgs))
+	}
+	sc.snaps = sc.snaps[:len(sc.smsgs)]
+	var storeFailure string
+	var storeUs int64
+	if len(sc.smsgs) > 0 {
+		t0 := d.now()
+		err := d.deps.Store.Snapshots(ctx, sc.smsgs, sc.snaps)
+		el := d.now().Sub(t0)
+		storeUs = el.Microseconds()
+		d.m.stage[stageStore].Observe(el.Seconds())
+		if err != nil {
+			storeFailure = event.FailureFeatureStoreError
+			if featurestore.IsTimeout(err) {
+				storeFailure = event.FailureFeatureStoreTimeout
+			}
+			clear(sc.snaps)
+			if ok, n := d.bad.Allow(d.now()); ok {
+				d.log.LogAttrs(ctx, slog.LevelWarn, "feature store failed, failing open",
+					logging.Err(err), slog.String(logging.KeyFailureReason, storeFailure),
+					slog.Int(logging.KeyCount, len(sc.smsgs)), slog.Int64("suppressed", n))
+			}
+		}
+	}
+
+	// 3. Decide every message.
+	tx := d.deps.Bus.TxPipeline()
+	for i := range sc.items {
+		it := &sc.items[i]
+		if it.skip {
+			continue
+		}
+		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
+		tx.XAdd(ctx, &redis.XAddArgs{
+			Stream: d.cfg.DecisionsStream, MaxLen: d.cfg.DecisionsMaxLen, Approx: d.cfg.DecisionsMaxLen > 0,
+			Values: dec.Values(make([]any, 0, 2*event.DecisionFields)),
+		})
+	}
+
+	// 4. One MULTI/EXEC: decisions + acks.
+	b.Settle(tx)
+	t0 := d.now()
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
+	cmds, err := tx.Exec(wctx)
+	cancel()
+	writtenAt := d.now()
+	d.m.stage[stageWrite].Observe(writtenAt.Sub(t0).Seconds())
+	switch outcome := writeOutcome(cmds, err); outcome {
+	case writeFailed:
+		d.m.writeErrors.Inc()
+		d.recordSys(ctx, sc.sys) // the actions were submitted: record them anyway
+		return stream.Retry(fmt.Errorf("write %d decisions: %w", len(sc.out), err))
+	case writeNotAcked:
+		// The decisions are in the stream but the XACK failed (the group
+		// vanished). Retrying would write them twice; the consumer's
+		// recovery re-reads whatever is still pending.
+		d.m.writeErrors.Inc()
+		d.log.LogAttrs(ctx, slog.LevelError, "decisions written but not acked",
+			logging.Err(err), slog.Int(logging.KeyCount, len(sc.out)))
+	case writeLost:
+		// EXEC ran, the XACK succeeded and an XADD failed (the decisions
+		// key holds another type): MULTI does not roll back, so these
+		// decisions are lost. run refuses to start in that state.
+		d.m.writeErrors.Inc()
+		d.m.lost.Add(float64(len(sc.out)))
+		d.log.LogAttrs(ctx, slog.LevelError, "decisions lost: XADD failed inside the transaction",
+			logging.Err(err), slog.Int(logging.KeyCount, len(sc.out)))
+	}
+
+	// 5. Record executed actions in the feature store.
+	d.recordSys(ctx, sc.sys)
+
+	for _, o := range sc.out {
+		d.m.decisions.WithLabelValues(o.action.String(), string(o.path)).Inc()
+		d.m.latency.WithLabelValues(string(o.path)).Observe(writtenAt.Sub(readAt).Seconds())
+		if o.tmiSentMs > 0 {
+			d.m.eventLatency.Observe(float64(o.decidedAtUs-o.tmiSentMs*1000) / 1e6)
+		}
+		if o.failure != "" {
+			d.m.failOpen.WithLabelValues(o.failure).Inc()
+		}
+	}
+	if len(sc.out) > 0 {
+		d.m.lastDecisionTs.Set(float64(writtenAt.UnixNano()) / 1e9)
+	}
+	return nil
+}
+
+// badInput handles an entry DecodeChat rejected: decided IGNORE when it has
+// a msg_id, dead-lettered otherwise.
+func (d *Decider) badInput(ctx context.Context, b *stream.Batch, i int, it *item, x *redis.XMessage, err error) {
+	str := func(f string) string { s, _ := x.Values[f].(string); return s }
+	if ok, n := d.bad.Allow(d.now()); ok {
+		d.log.LogAttrs(ctx, slog.LevelWarn, "undecodable chat entry",
+			slog.String(logging.KeyStreamID, x.ID), logging.Err(err), slog.Int64("suppressed", n))
+	}
+	msgID := str(event.FieldMsgID)
+	if msgID == "" || len(msgID) > 256 {
+		b.Reject(i, event.FailureBadInput+": "+err.Error())
+		it.skip = true
+		return
+	}
+	it.bad = true
+	it.chat = event.Chat{MsgID: msgID, RoomID: str(event.FieldRoomID), Channel: str(event.FieldChannel),
+		UserID: str(event.FieldUserID), Login: str(event.FieldLogin)}
+}
+
+// decideOne decides it into sc.dec and returns it.
+func (d *Decider) decideOne(ctx context.Context, sc *scratch, it *item, b *stream.Batch, readAt time.Time, storeFailure string, storeUs int64) *event.Decision {
+	c := &it.chat
+	dec := &sc.dec
+	*dec = event.Decision{Features: dec.Features[:0], ClampRules: dec.ClampRules[:0], MsgFeatures: dec.MsgFeatures[:0]}
+	dec.DecisionID = event.DecisionID(it.srcID, c.MsgID)
+	dec.SrcID, dec.MsgID, dec.RoomID, dec.Channel, dec.UserID, dec.Login = it.srcID, c.MsgID, c.RoomID, c.Channel, c.UserID, c.Login
+	dec.TmiSentTsMs, dec.ReceivedAtUs, dec.ReadAtUs = c.TmiSentTsMs, c.ReceivedAtUs, readAt.UnixMicro()
+	dec.Consumer = b.Consumer
+	dec.LatDecodeUs = it.decodeUs
+
+	if it.bad {
+		dec.EventTimeMs = readAt.UnixMilli()
+		dec.Path, dec.FailureReason = event.PathFailOpen, event.FailureBadInput
+		dec.ActionSet, dec.ClampVersion = event.ActionSetVersion, d.deps.Core.ClampVersion
+		dec.BehaviourProb, dec.Probs = 1, [event.NumDiscreteActions]float64{1}
+		now := d.now()
+		dec.DecidedAtUs = now.UnixMicro()
+		dec.LatTotalUs = now.Sub(readAt).Microseconds()
+		sc.out = append(sc.out, decided{action: dec.ActionFinal, path: dec.Path, failure: dec.FailureReason, decidedAtUs: dec.DecidedAtUs, tmiSentMs: c.TmiSentTsMs})
+		return dec
+	}
+
+	in := Inputs{DecisionID: dec.DecisionID, NowMs: it.nowMs, Trust: TrustOf(c), FailureReason: storeFailure}
+	sc.ch = append(sc.ch[:0], c.Channel...)
+	in.Channel = sc.ch
+	if storeFailure == "" {
+		in.Snap = sc.snaps[it.storeSlot]
+		overlay(&in.Snap, sc.sys, c.Channel, c.UserID)
+	}
+	_ = UnpackMessage(it.mf[:], it.hash, &sc.msg) // it.mf has the right length by construction
+	in.Msg = &sc.msg
+
+	t0 := d.now()
+	s := d.deps.Core.Score(&in, &sc.vec)
+	t1 := d.now()
+	in.OverBudget = t1.Sub(readAt) > d.cfg.Budget
+	d.deps.Core.Finish(&in, s, dec)
+	t2 := d.now()
+	d.m.stage[stageScore].Observe(t1.Sub(t0).Seconds())
+	d.m.stage[stageClamp].Observe(t2.Sub(t1).Seconds())
+
+	dec.EventTimeMs = it.nowMs
+	tr := in.Trust
+	dec.Broadcaster, dec.Moderator, dec.VIP, dec.Subscriber, dec.SubMonths = tr.Broadcaster, tr.Moderator, tr.VIP, tr.Subscriber, tr.SubMonths
+	dec.FirstMsg, dec.ReturningChatter, dec.IsReply, dec.IsAction = tr.FirstMsg, tr.ReturningChatter, tr.IsReply, tr.IsAction
+	dec.FeatureSet = features.SetVersion
+	dec.Features = append(dec.Features, sc.vec[:]...)
+	dec.MsgFeatures = append(dec.MsgFeatures, it.mf[:]...)
+	dec.TextHash = it.hash
+	featurestore.Pack(&in.Snap, &dec.Snapshot)
+	dec.DecidedAtUs = t2.UnixMicro()
+	dec.LatFeaturesUs, dec.LatStoreUs = it.featUs, storeUs
+	dec.LatScoreUs, dec.LatClampUs = t1.Sub(t0).Microseconds(), t2.Sub(t1).Microseconds()
+	dec.LatTotalUs = t2.Sub(readAt).Microseconds()
+	if in.OverBudget {
+		d.m.overBudget.Inc()
+	}
+	for _, r := range dec.ClampRules {
+		d.m.clampRules.WithLabelValues(r).Inc()
+	}
+
+	if dec.ActionFinal.Kind != event.Ignore {
+		submitted := true
+		if d.deps.Executor != nil {
+			submitted = d.deps.Executor.Submit(ctx, executor.Request{
+				DecisionID: dec.DecisionID, MsgID: c.MsgID, BroadcasterID: c.RoomID, Channel: c.Channel,
+				UserID: c.UserID, Login: c.Login, Action: dec.ActionFinal, DecidedAt: t2,
+				Reason: "StreamSafe: risk " + strconv.FormatFloat(dec.RiskScore, 'f', 2, 64),
+			})
+		}
+		if submitted {
+			sc.sys = append(sc.sys, featurestore.SysAction{Channel: c.Channel, UserID: c.UserID, MsgID: c.MsgID, Kind: dec.ActionFinal.Kind, TsMs: it.nowMs})
+		} else {
+			d.m.execDropped.Inc()
+		}
+	}
+	// Every decision at debug; actions at info, sampled so a raid cannot
+	// flood the log.
+	level := slog.LevelDebug
+	var suppressed int64
+	if dec.ActionFinal.Kind != event.Ignore {
+		if ok, n := d.acted.Allow(t2); ok {
+			level, suppressed = slog.LevelInfo, n
+		}
+	}
+	if d.log.Enabled(ctx, level) {
+		d.log.LogAttrs(ctx, level, "decided",
+			slog.String(logging.KeyStreamID, it.srcID), slog.String(logging.KeyMsgID, c.MsgID),
+			slog.String(logging.KeyChannel, c.Channel), slog.String("action", dec.ActionFinal.String()),
+			slog.Float64("risk", dec.RiskScore), slog.String(logging.KeyDecisionPath, string(dec.Path)),
+			slog.String(logging.KeyFailureReason, dec.FailureReason), slog.String("clamp_rules", strings.Join(dec.ClampRules, ",")),
+			slog.Float64(logging.KeyLatencyMs, float64(dec.LatTotalUs)/1000), slog.Int64("suppressed", suppressed))
+	}
+	sc.out = append(sc.out, decided{action: dec.ActionFinal, path: dec.Path, failure: dec.FailureReason, decidedAtUs: dec.DecidedAtUs, tmiSentMs: c.TmiSentTsMs})
+	return dec
+}
+
+// overlay adds this batch's earlier executed actions on (channel, user) to
+// s, which the store read before any of them was recorded.
+func overlay(s *features.Snapshot, acts []featurestore.SysAction, channel, user string) {
+	for i := range acts {
+		a := &acts[i]
+		if a.UserID != user || a.Channel != channel {
+			continue
+		}
+		switch a.Kind {
+		case event.Warn:
+			s.SysWarns++
+			s.LastSysWarnMs = max(s.LastSysWarnMs, a.TsMs)
+		case event.Delete:
+			s.SysDeletes++
+		case event.Timeout:
+			s.SysTimeouts++
+		}
+		s.LastSysActionMs = max(s.LastSysActionMs, a.TsMs)
+	}
+}
+
+// Outcomes of the MULTI/EXEC that writes a batch.
+const (
+	writeOK       = iota
+	writeFailed   // nothing ran (or nothing can be known to have run): retry
+	writeNotAcked // every XADD succeeded, the XACK did not
+	writeLost     // the XACK succeeded, an XADD did not
+)
+
+// writeOutcome classifies the result of the batch's transaction from its
+// per-command results.
+func writeOutcome(cmds []redis.Cmder, err error) int {
+	if err == nil {
+		return writeOK
+	}
+	var xadds, xaddErrs, xackOK int
+	for _, c := range cmds {
+		switch c.Name() {
+		case "xadd":
+			xadds++
+			if c.Err() != nil {
+				xaddErrs++
+			}
+		case "xack":
+			if c.Err() == nil {
+				xackOK++
+			}
+		}
+	}
+	switch {
+	case xackOK > 0 && xaddErrs > 0:
+		return writeLost
+	case xadds > 0 && xaddErrs == 0:
+		return writeNotAcked
+	}
+	return writeFailed
+}
+
+// recordSys records executed actions (plus any kept from earlier failures)
+// in the feature store; on failure they are kept for the next batch.
+func (d *Decider) recordSys(ctx context.Context, acts []featurestore.SysAction) {
+	d.sysMu.Lock()
+	defer d.sysMu.Unlock()
+	d.sysBuf = append(d.sysBuf, acts...)
+	if len(d.sysBuf) == 0 {
+		return
+	}
+	if over := len(d.sysBuf) - d.cfg.MaxPendingSys; over > 0 {
+		d.sysBuf = append(d.sysBuf[:0], d.sysBuf[over:]...) // drop the oldest
+	}
+	t0 := d.now()
+	_, err := d.deps.Store.ApplySys(ctx, d.sysBuf)
+	d.m.stage[stageSys].Observe(d.now().Sub(t0).Seconds())
+	if err != nil {
+		d.m.sysErrors.Inc()
+		d.m.sysPending.Set(float64(len(d.sysBuf)))
+		if ok, n := d.bad.Allow(d.now()); ok {
+			d.log.LogAttrs(ctx, slog.LevelWarn, "recording executed actions in the feature store failed; kept for the next batch",
+				logging.Err(err), slog.Int(logging.KeyCount, len(d.sysBuf)), slog.Int64("suppressed", n))
+		}
+		return
+	}
+	d.sysBuf = d.sysBuf[:0]
+	d.m.sysPending.Set(0)
+}
