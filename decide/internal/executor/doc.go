@@ -18,7 +18,7 @@
 //  3. hands it to the Backend: Helix (HTTP calls with rate limiting and
 //     bounded retries) or DryRun (log and record only; the default when no
 //     Twitch credentials are configured);
-//  4. logs the Result, counts it in Prometheus metrics (METRICS.md) and
+//  4. logs the Result, counts it in Prometheus metrics (docs/metrics.md) and
 //     writes it to the executions stream (Result.Values lists the fields).
 //
 // # At most once

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite CONFIG.md from the Config struct")
+
+// envVar is one variable Config reads.
+type envVar struct{ Key, Alt, Type, Default, Desc string }
+
+// envVars lists the variables of Config in field order (envconfig keeps its
+// field walk unexported; a template over it is the public way in).
+func envVars(t *testing.T) []envVar {
+	t.Helper()
+	const us, rs = "\x1f", "\x1e"
+	tmpl := template.Must(template.New("v").Parse(`{{range .}}{{.Key}}` + us + `{{.Alt}}` + us + `{{.Field.Type}}` + us +
+		`{{.Tags.Get "default"}}` + us + `{{.Tags.Get "desc"}}` + rs + `{{end}}`))
+	var b bytes.Buffer
+	if err := envconfig.Usaget(envPrefix, &Config{}, &b, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	var out []envVar
+	for _, rec := range strings.Split(strings.TrimSuffix(b.String(), rs), rs) {
+		f := strings.Split(rec, us)
+		if len(f) != 5 {
+			t.Fatalf("bad usage record %q", rec)
+		}
+		out = append(out, envVar{Key: f[0], Alt: f[1], Type: f[2], Default: f[3], Desc: f[4]})
+	}
+	return out
+}
+
+// clearEnv unsets every variable Config reads (and their bare fallbacks),
+// so the developer's environment cannot leak into the tests.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, in := range envVars(t) {
+		for _, k := range []string{in.Key, in.Alt} {
+			if k != "" {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+		}
+	}
+}
+
+func TestLoadConfig_Defaults(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("DECIDE_CONSUMER_PREFIX", "replica-a")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig() = %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"group", cfg.Group, "decide"},
+		{"mod group", cfg.ModGroup, "decide-mod"},
+		{"workers", cfg.Workers, 2},
+		{"batch", cfg.BatchCount, int64(100)},
+		{"http", cfg.HTTPAddr, "127.0.0.1:9102"},
+		{"policy", cfg.PolicyFile, "decide/policies/baseline-v1.json"},
+		{"feature timeout", cfg.FeatureTimeout, 20 * time.Millisecond},
+		{"user ttl", cfg.FeatureUserTTL, 24 * time.Hour},
+		{"window ttl", cfg.FeatureWindowTTL, 2 * time.Minute},
+		{"budget", cfg.Budget, 50 * time.Millisecond},
+		{"epsilon", cfg.ExploreEpsilon, 0.0},
+		{"prefix", cfg.ConsumerPrefix, "replica-a"},
+		{"executions stream", cfg.Config.ResultsStream, "streamsafe:executions"},
+		{"store addr = bus addr", cfg.storeOptions().Addr, cfg.Redis.Addr},
+		{"store fails fast", cfg.storeOptions().MaxRetries, -1},
+		{"bus honours ctx deadlines", cfg.busOptions().ContextTimeoutEnabled, true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadConfig_Overrides(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("REDIS_ADDR", "bus:6379")
+	t.Setenv("DECIDE_FEATURE_REDIS_ADDR", "fs:6380")
+	t.Setenv("DECIDE_FEATURE_REDIS_PASSWORD", "hunter2")
+	t.Setenv("DECIDE_RAID_VELOCITY_10S", "40")
+	t.Setenv("DECIDE_EXECUTOR_WORKERS", "7")
+	t.Setenv("DECIDE_WORKERS", "3")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig() = %v", err)
+	}
+	if cfg.Redis.Addr != "bus:6379" || cfg.storeOptions().Addr != "fs:6380" || cfg.storeOptions().Password != "hunter2" {
+		t.Errorf("addresses: bus %s store %s, want bus:6379 and fs:6380 with its password", cfg.Redis.Addr, cfg.storeOptions().Addr)
+	}
+	if cfg.RaidVelocity10s != 40 || cfg.Workers != 3 || cfg.Config.Workers != 7 {
+		t.Errorf("raid velocity %d, workers %d, executor workers %d; want 40, 3, 7", cfg.RaidVelocity10s, cfg.Workers, cfg.Config.Workers)
+	}
+	b, _ := json.Marshal(cfg)
+	if bytes.Contains(b, []byte("hunter2")) {
+		t.Errorf("the logged config reveals a secret: %s", b)
+	}
+}
+
+func TestLoadConfig_Invalid(t *testing.T) {
+	tests := []struct {
+		env     map[string]string
+		wantVar string
+	}{
+		{map[string]string{"DECIDE_WORKERS": "0"}, "DECIDE_WORKERS"},
+		{map[string]string{"DECIDE_BLOCK": "30s"}, "DECIDE_BLOCK"},
+		{map[string]string{"DECIDE_MIN_IDLE": "500ms"}, "DECIDE_MIN_IDLE"},
+		{map[string]string{"DECIDE_EXPLORE_EPSILON": "1.5"}, "DECIDE_EXPLORE_EPSILON"},
+		{map[string]string{"DECIDE_FEATURE_WINDOW_TTL": "30s"}, "DECIDE_FEATURE_*"},
+		{map[string]string{"DECIDE_MOD_GROUP": "decide"}, "DECIDE_GROUP"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"DECIDE_EXECUTOR_MODE": "yolo"}, "EXECUTOR_MODE"},
+		{map[string]string{"STREAM_MOD": "streamsafe:chat"}, "STREAM_MOD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantVar, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := loadConfig()
+			if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("loadConfig() = %v, want an error naming %s", err, tt.wantVar)
+			}
+		})
+	}
+}
+
+// configTable renders the Markdown table of CONFIG.md from the struct tags.
+func configTable(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("| Variable | Type | Default | Description |\n|---|---|---|---|\n")
+	for _, in := range envVars(t) {
+		name := "`" + in.Key + "`"
+		if in.Alt != "" {
+			name += " (or `" + in.Alt + "`)"
+		}
+		typ := in.Type
+		switch typ {
+		case "time.Duration":
+			typ = "duration"
+		case "config.Secret":
+			typ = "secret"
+		case "executor.Mode":
+			typ = "string"
+		}
+		def := in.Default
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		desc := strings.ReplaceAll(in.Desc, "|", "\\|")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, typ, def, desc)
+	}
+	return b.String()
+}
+
+const (
+	tableStart = "<!-- BEGIN GENERATED TABLE (go test ./decide -run TestConfigDoc -update) -->\n"
+	tableEnd   = "<!-- END GENERATED TABLE -->\n"
+)
+
+// TestConfigDoc keeps CONFIG.md's table in sync with Config.
+func TestConfigDoc(t *testing.T) {
+	doc, err := os.ReadFile("CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i, j := strings.Index(s, tableStart), strings.Index(s, tableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("CONFIG.md lacks the generated-table markers")
+	}
+	want := configTable(t)
+	if got := s[i+len(tableStart) : j]; got != want {
+		if *update {
+			s = s[:i+len(tableStart)] + want + s[j:]
+			if err := os.WriteFile("CONFIG.md", []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("CONFIG.md table is stale; run go test ./decide -run TestConfigDoc -update")
+	}
+}
