@@ -69,3 +69,33 @@ func TestPackageDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeConfig fails when a row of a service's generated CONFIG.md table
+// is missing from README.md, so the README's configuration reference cannot
+// drift from the code.
+func TestReadmeConfig(t *testing.T) {
+	root := moduleRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ingest/CONFIG.md", "decide/CONFIG.md"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "| `") {
+				continue
+			}
+			rows++
+			if !strings.Contains(string(readme), line) {
+				t.Errorf("README.md lacks this row of %s (copy the table again):\n%s", f, line)
+			}
+		}
+		if rows < 10 {
+			t.Errorf("%s has only %d variable rows; the table format changed?", f, rows)
+		}
+	}
+}
