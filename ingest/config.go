@@ -60,6 +60,7 @@ type Config struct {
 	JoinLimit      int           `split_words:"true" default:"20" desc:"channel JOINs per JOIN window (Twitch: 20 per 10s, verified bots 2000)"`
 	JoinWindow     time.Duration `split_words:"true" default:"10s" desc:"JOIN rate-limit window"`
 	OverlapTimeout time.Duration `split_words:"true" default:"60s" desc:"on RECONNECT, longest wait for the new connection to join every channel before the old one is closed"`
+	OverlapDrain   time.Duration `split_words:"true" default:"2s" desc:"on RECONNECT, how long the old connection keeps delivering after the new one joined every channel (unless the server closes it first)"`
 	DedupeCapacity int           `split_words:"true" default:"262144" desc:"message ids remembered to drop duplicates delivered during a reconnect overlap"`
 
 	ShutdownTimeout time.Duration `split_words:"true" default:"10s" desc:"on SIGTERM/SIGINT, longest time to drain the queues into Redis"`
@@ -167,6 +168,7 @@ func (c *Config) Validate() error {
 	positive("JOIN_LIMIT", c.JoinLimit)
 	positiveDur("JOIN_WINDOW", c.JoinWindow)
 	positiveDur("OVERLAP_TIMEOUT", c.OverlapTimeout)
+	positiveDur("OVERLAP_DRAIN", c.OverlapDrain)
 	if c.DedupeCapacity < 1024 {
 		add(name("DEDUPE_CAPACITY"), "must be >= 1024, got %d", c.DedupeCapacity)
 	}
@@ -217,6 +219,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("join_limit", c.JoinLimit),
 		slog.String("join_window", c.JoinWindow.String()),
 		slog.String("overlap_timeout", c.OverlapTimeout.String()),
+		slog.String("overlap_drain", c.OverlapDrain.String()),
 		slog.Int("dedupe_capacity", c.DedupeCapacity),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 	)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // clearEnv unsets every variable the config reads, for the duration of
@@ -135,5 +137,30 @@ func TestLoadConfig_Invalid(t *testing.T) {
 				t.Errorf("loadConfig() = %v, want an error naming %s", err, tt.wantVar)
 			}
 		})
+	}
+}
+
+// TestConfigDoc fails when a configuration variable is missing from
+// CONFIG.md (and so from the README, which copies its table).
+func TestConfigDoc(t *testing.T) {
+	var c Config
+	var keys strings.Builder
+	if err := envconfig.Usagef("INGEST", &c, &keys, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, k := range strings.Fields(keys.String()) {
+		n++
+		bare := strings.TrimPrefix(k, "INGEST_")
+		if !strings.Contains(string(doc), "`"+k+"`") && !strings.Contains(string(doc), "`"+bare+"` (or `"+k+"`)") {
+			t.Errorf("CONFIG.md does not document %s", k)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d variables; the usage template broke", n)
 	}
 }

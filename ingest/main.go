@@ -161,6 +161,7 @@ func newService(cfg Config, log *slog.Logger) (*service, error) {
 		JoinLimit:      cfg.JoinLimit,
 		JoinWindow:     cfg.JoinWindow,
 		OverlapTimeout: cfg.OverlapTimeout,
+		OverlapDrain:   cfg.OverlapDrain,
 		DrainTimeout:   cfg.ShutdownTimeout,
 		SetConnected:   func(ok bool) { s.ready.Set(readyTwitch, ok) },
 		Logger:         log.With(logging.KeyComponent, "twitch"),

@@ -136,7 +136,10 @@ func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisi
 	// Duplicates are extra copies of messages that were also published, so
 	// they are not part of what accounts for a sent message.
 	accounted := s.Published + s.Filtered + s.RateLimited + s.ParseErrors + s.Oversize + s.Dropped + s.InFlight
-	s.Lost = float64(s.Sent) - accounted
+	// A message the simulator addressed to a joined ingest connection but
+	// could not write (the connection was closing or too slow to read) is
+	// lost by ingest as much as one it read and dropped silently.
+	s.Lost = float64(s.Sent+s.SimDropped) - accounted
 	// A published message missing from the stream is lost too (the stream
 	// must not be trimmed during a load test).
 	if missing := s.Published - float64(chat.UniqueIDs); missing > 0 {

@@ -30,6 +30,7 @@ const (
 	DefaultJoinLimit      = 20
 	DefaultJoinWindow     = 10 * time.Second
 	DefaultOverlapTimeout = 60 * time.Second
+	DefaultOverlapDrain   = 2 * time.Second
 	DefaultCloseTimeout   = 2 * time.Second
 	DefaultDrainTimeout   = 10 * time.Second
 )
@@ -54,6 +55,7 @@ type Config struct {
 	JoinLimit      int           // channel JOINs allowed per JoinWindow
 	JoinWindow     time.Duration
 	OverlapTimeout time.Duration // on RECONNECT, longest wait for the new connection to join every channel
+	OverlapDrain   time.Duration // then how long the old connection keeps delivering (unless the server closes it first)
 	CloseTimeout   time.Duration // wait for the server to acknowledge our close
 	DrainTimeout   time.Duration // after Run's ctx is done, how long readers may wait to hand lines on
 
@@ -84,6 +86,7 @@ func (c *Config) setDefaults() {
 	def(&c.BackoffMax, DefaultBackoffMax)
 	def(&c.JoinWindow, DefaultJoinWindow)
 	def(&c.OverlapTimeout, DefaultOverlapTimeout)
+	def(&c.OverlapDrain, DefaultOverlapDrain)
 	def(&c.CloseTimeout, DefaultCloseTimeout)
 	def(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.JoinLimit <= 0 {
@@ -334,9 +337,26 @@ func (cl *Client) makeBeforeBreak(ctx context.Context, old *conn, wg *sync.WaitG
 		}
 		timer.Stop()
 		cl.log.Info("switched connection", slog.Uint64("old", uint64(old.id)), slog.Uint64("new", uint64(nc.id)))
-		old.shutdown()
+		cl.retire(ctx, old)
 		return nc, nil
 	}
+}
+
+// retire closes old once it has had OverlapDrain to deliver what the server
+// had already queued for it (messages sent before the new connection joined
+// their channel reach only old), or as soon as the server closes it. Lines it
+// still delivers are de-duplicated against the new connection downstream.
+func (cl *Client) retire(ctx context.Context, old *conn) {
+	go func() {
+		t := time.NewTimer(cl.cfg.OverlapDrain)
+		defer t.Stop()
+		select {
+		case <-old.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		old.shutdown()
+	}()
 }
 
 // connect dials a new connection and starts it.

@@ -1,0 +1,40 @@
+package main
+
+import "testing"
+
+func TestSummarize_Lost(t *testing.T) {
+	ingest := map[string]float64{
+		`streamsafe_ingest_lines_received_total{kind="chat"}`:                   1010,
+		`streamsafe_ingest_messages_published_total{kind="chat"}`:               990,
+		`streamsafe_ingest_rate_limited_total{kind="chat"}`:                     5,
+		`streamsafe_ingest_duplicates_total{kind="chat"}`:                       10,
+		`streamsafe_ingest_parse_errors_total{kind="chat"}`:                     3,
+		`streamsafe_ingest_lines_dropped_total{kind="chat",reason="shutdown"}`:  2,
+		`streamsafe_ingest_lines_dropped_total{kind="mod",reason="shutdown"}`:   7, // other kinds do not count
+		`streamsafe_ingest_lines_filtered_total{command="PING",kind="control"}`: 4,
+		`streamsafe_ingest_messages_published_total{kind="mod"}`:                50,
+	}
+	chat := StreamStats{Entries: 990, UniqueIDs: 990, FirstMs: 1000, LastMs: 3000}
+	tests := []struct {
+		name string
+		sim  simStats
+		chat StreamStats
+		want float64
+	}{
+		{"all accounted", simStats{Sent: 1000}, chat, 0},
+		{"ingest dropped silently", simStats{Sent: 1004}, chat, 4},
+		{"simulator could not write to ingest", simStats{Sent: 1000, Dropped: 6}, chat, 6},
+		{"published but missing from the stream", simStats{Sent: 1000}, StreamStats{Entries: 980, UniqueIDs: 980, FirstMs: 1000, LastMs: 3000}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := summarize(tt.sim, ingest, tt.chat, nil, nil)
+			if s.Lost != tt.want {
+				t.Errorf("Lost = %v, want %v (summary %+v)", s.Lost, tt.want, s)
+			}
+		})
+	}
+	if s := summarize(simStats{Sent: 1000}, ingest, chat, nil, nil); s.MsgsPerSec != 495 || s.Duplicates != 10 || s.Dropped != 2 {
+		t.Errorf("summary = %+v, want 495 msgs/s, 10 duplicates, 2 dropped", s)
+	}
+}
