@@ -14,14 +14,18 @@
 #
 # Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
 #            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide]
-#            [--rate-limit N] [--probe-health] [--keep]
+#            [--rate-limit N] [--scenario steady|raid|reconnect] [--raid-every S]
+#            [--probe-health] [--keep]
+# --scenario raid with --raid-every S announces a raid (a 10x burst on one
+# channel) every S seconds; ingest's queue lengths are sampled every 0.5 s and
+# their maxima are printed with the capacities.
 # --probe-health samples ingest's RSS every 10 s and times GET /health every
 # 100 ms for the whole run (what scripts/soak.sh uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0
+RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rate) RATE=$2; shift 2 ;;
@@ -33,6 +37,8 @@ while [ $# -gt 0 ]; do
 	--rate-limit) RATE_LIMIT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	--probe-health) PROBE=1; shift ;;
+	--scenario) SCENARIO=$2; shift 2 ;;
+	--raid-every) RAID_EVERY=$2; shift 2 ;;
 	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -92,7 +98,9 @@ WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport)
 SIM=http://127.0.0.1:$CTLP
 simargs=(-ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" -channels "$CHANNELS"
 	-duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn)
+simargs+=(-scenario "$SCENARIO")
 [ "$RECONNECT_EVERY" != 0 ] && simargs+=(-reconnect-every "${RECONNECT_EVERY}s")
+[ "$RAID_EVERY" != 0 ] && simargs+=(-raid-every "${RAID_EVERY}s")
 start twitchsim "$WORK/bin/twitchsim" "${simargs[@]}"
 wait_http "$SIM/healthz" "simulator"
 
@@ -129,6 +137,11 @@ if [ "$PROBE" = 1 ]; then
 	PROBELOOP=$!
 fi
 
+(while sleep 0.5; do
+	curl -fsS "http://127.0.0.1:$IHP/metrics" 2>/dev/null | grep -E '^streamsafe_ingest_queue_(length|capacity)' >>"$WORK/queues.txt" || true
+done) &
+QLOOP=$!
+
 # Wait for generation to end, then for the simulator's and ingest's queues to drain.
 for _ in $(seq $((DURATION * 10 + 600))); do
 	sleep 0.1
@@ -147,6 +160,10 @@ if [ "$STAGES" != ingest ]; then
 fi
 sleep 0.5
 log "drained; collecting"
+kill "$QLOOP" 2>/dev/null || true
+awk '/queue_length/ {split($1, a, "\""); if ($2 > max[a[2]]) max[a[2]] = $2}
+     /queue_capacity/ {split($1, a, "\""); cap[a[2]] = $2}
+     END {printf "ingest queues (max length / capacity, in batches):"; for (s in cap) printf " %s %d/%d", s, max[s], cap[s]; print ""}' "$WORK/queues.txt"
 if [ "$PROBE" = 1 ]; then
 	kill "$PROBELOOP" "$RSSLOOP" 2>/dev/null || true
 	python3 - "$WORK/ingest_rss.txt" "$WORK/health_times.txt" <<'PY'
