@@ -29,8 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,19 +51,7 @@ func main() {
 		return
 	}
 
-	// The first SIGINT/SIGTERM starts a graceful shutdown; a second one
-	// exits at once.
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		cancel()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "ingest: second signal, exiting now")
-		os.Exit(1)
-	}()
-
+	ctx := ops.SignalContext("ingest")
 	cfg, err := loadConfig()
 	if err == nil {
 		level, _ := logging.ParseLevel(cfg.LogLevel) // validated

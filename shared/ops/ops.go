@@ -1,5 +1,6 @@
-// Package ops serves a service's operational HTTP endpoints: Prometheus
-// metrics on /metrics, liveness on /health and readiness on /ready. Health and
+// Package ops holds what operating a service needs: its HTTP endpoints
+// (Prometheus metrics on /metrics, liveness on /health and readiness on
+// /ready) and its signal handling (SignalContext). Health and
 // readiness are answered from in-memory state only (atomic flags that the
 // service's components set), never by doing I/O in the handler, so they stay
 // fast while the service is saturated.
