@@ -33,7 +33,8 @@ cleanup() {
 	wait 2>/dev/null || true
 	echo "demo: stopped. Logs are in $DIR/logs."
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
 
 redis-server --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no --dir "$DIR/redis" \
 	--logfile "$DIR/logs/redis.log" &

@@ -65,7 +65,9 @@ cleanup() {
 	wait 2>/dev/null || true
 	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 start() { # name, command...
 	local name=$1
 	shift

@@ -2,7 +2,8 @@
 // metrics and prints one JSON object: stream entry counts, duplicate message
 // ids, end-to-end latency percentiles and the services' accounting counters.
 // scripts/raid.sh calls it after a run; it is also handy on its own against a
-// running pipeline.
+// running pipeline. With -chaos kill|store it checks what a scripts/chaos.sh
+// fault-injection run of decide left behind (chaos.go, chaoscheck.go).
 package main
 
 import (
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	simURL := fs.String("sim", "", "with -summary: the simulator's control URL (GET /stats)")
 	ingestURL := fs.String("ingest", "", "with -summary: ingest's /metrics URL")
 	pids := fs.String("pids", "", "with -summary: comma-separated name=pid list whose peak RSS to report")
+	chaos := addChaosFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +63,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer rdb.Close()
 	if *summary {
 		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *pids, out)
+	}
+	if *chaos.scenario != "" {
+		return runChaos(ctx, rdb, *chat, *decisions, *simURL, chaos, out)
 	}
 
 	res := map[string]any{}
