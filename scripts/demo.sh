@@ -36,15 +36,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM
 
-redis-server --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no --dir "$DIR/redis" \
+if redis-cli -p "$PORT" ping >/dev/null 2>&1; then
+	echo "demo: something already answers on port $PORT; stop it or set DEMO_REDIS_PORT" >&2
+	exit 1
+fi
+# Children run in their own sessions (setsid) so that Ctrl-C reaches only this
+# script, which then stops each of them with exactly one SIGTERM (a second
+# signal would make a service skip its graceful drain).
+setsid redis-server --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no --dir "$DIR/redis" \
 	--logfile "$DIR/logs/redis.log" &
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$PORT" ping >/dev/null || { echo "demo: redis-server did not start (port $PORT busy? set DEMO_REDIS_PORT)" >&2; exit 1; }
+if ! kill -0 "${pids[0]}" 2>/dev/null || ! redis-cli -p "$PORT" ping >/dev/null 2>&1; then
+	echo "demo: redis-server did not start (port $PORT busy? set DEMO_REDIS_PORT); see $DIR/logs/redis.log" >&2
+	exit 1
+fi
 export REDIS_ADDR=127.0.0.1:$PORT
 
 chans=$(seq -s, -f 'simchan%g' 0 $((CHANNELS - 1)))
-"$BIN/twitchsim" -ws "$SIM_WS" -tcp "" -control "$SIM_CTL" -rate "$RATE" -channels "$CHANNELS" \
+setsid "$BIN/twitchsim" -ws "$SIM_WS" -tcp "" -control "$SIM_CTL" -rate "$RATE" -channels "$CHANNELS" \
 	-scenario "$SCENARIO" -raid-every 60s -truth-file "$DIR/truth.jsonl" -wait-join \
 	-mods -redis-addr "$REDIS_ADDR" \
 	>"$DIR/logs/twitchsim.out" 2>"$DIR/logs/twitchsim.log" &
@@ -52,13 +62,13 @@ pids+=($!)
 sleep 0.3
 
 INGEST_TWITCH_URL="ws://$SIM_WS/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR=127.0.0.1:9101 \
-	"$BIN/ingest" >"$DIR/logs/ingest.log" 2>&1 &
+	setsid "$BIN/ingest" >"$DIR/logs/ingest.log" 2>&1 &
 pids+=($!)
 
 if [ -x "$BIN/decide" ]; then
 	# decide acts through the simulator's Helix API with its built-in dev credentials.
 	DECIDE_HTTP_ADDR=127.0.0.1:9102 HELIX_BASE_URL="http://$SIM_CTL/helix" TWITCH_CLIENT_ID=streamsafe-sim \
-		TWITCH_TOKEN=sim-token TWITCH_MODERATOR_ID=754490142 "$BIN/decide" >"$DIR/logs/decide.log" 2>&1 &
+		TWITCH_TOKEN=sim-token TWITCH_MODERATOR_ID=754490142 setsid "$BIN/decide" >"$DIR/logs/decide.log" 2>&1 &
 	pids+=($!)
 fi
 
@@ -79,7 +89,9 @@ Logs (JSON): $DIR/logs/
 
 MSG
 
-while sleep 5; do
+while true; do
+	sleep 5 &
+	wait $! # interruptible: the INT/TERM trap runs at once
 	for p in "${pids[@]}"; do
 		kill -0 "$p" 2>/dev/null || { echo "demo: a process exited; see $DIR/logs/" >&2; exit 1; }
 	done
