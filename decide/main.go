@@ -28,8 +28,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,16 +47,7 @@ import (
 func main() {
 	// The first SIGINT/SIGTERM starts a graceful shutdown; a second one
 	// exits at once.
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		cancel()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "decide: second signal, exiting now")
-		os.Exit(1)
-	}()
+	ctx := ops.SignalContext("decide")
 
 	var err error
 	cmd := "decide"
