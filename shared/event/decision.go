@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -86,11 +87,38 @@ const DecisionMsgFeatureLen = len(DecisionMsgFeatureNames)
 // NumDiscreteActions is len(DiscreteActions).
 const NumDiscreteActions = len(DiscreteActions)
 
+// Grouped fields of a decision entry: each holds several values as a CSV in
+// the order below (Decision's doc comment gives every value's type). A
+// decision is ~27 stream fields instead of ~50: Redis pays per field for
+// every XADD and every read, so the grouping roughly halves the Redis CPU of
+// writing the decision log.
+const (
+	FieldTimes    = "times"    // DecisionTimesNames
+	FieldTrust    = "trust"    // DecisionTrustNames
+	FieldActions  = "actions"  // DecisionActionsNames
+	FieldVersions = "versions" // DecisionVersionsNames
+	FieldExplore  = "explore"  // DecisionExploreNames
+	FieldLatUs    = "lat_us"   // DecisionLatNames
+)
+
+// The values of each grouped field, in order.
+var (
+	DecisionTimesNames    = [...]string{FieldTmiSentTs, FieldReceivedAtUs, FieldDecidedAtUs, FieldEventTimeMs}
+	DecisionTrustNames    = [...]string{FieldBroadcaster, FieldModerator, FieldVIP, FieldSubscriber, FieldSubMonths, FieldFirstMsg, FieldReturning, FieldIsReply, FieldIsAction}
+	DecisionActionsNames  = [...]string{FieldActionDeterministic, FieldActionRequested, FieldActionFinalIdx}
+	DecisionVersionsNames = [...]string{FieldFeatureSet, FieldPolicyVersion, FieldClampVersion, FieldActionSet}
+	DecisionExploreNames  = [...]string{FieldExploreEps, FieldExploreDraw, FieldExplored, FieldBehaviourProb}
+	DecisionLatNames      = [...]string{FieldLatDecodeUs, FieldLatFeaturesUs, FieldLatStoreUs, FieldLatScoreUs, FieldLatClampUs, FieldLatTotalUs}
+)
+
 // Decision is one entry of the decision log (the decisions stream): exactly
 // one per chat stream entry, written atomically with the XACK of that entry.
 // It holds everything needed to recompute the decision (`decide replay`) and
-// to use it for offline RL and off-policy evaluation. Stream field names,
-// wire types and units follow each field; "CSV" is a comma-separated list
+// to use it for offline RL and off-policy evaluation. Each field's comment
+// gives its value's name, wire type and unit, and the stream field that
+// holds it: its own field of that name, or a position in one of the grouped
+// fields (times, trust, actions, versions, explore, lat_us: CSVs in the
+// order of the Decision*Names arrays). "CSV" is a comma-separated list
 // without spaces; floats are written in the shortest form that parses back
 // to the same bits; booleans are "0"/"1"; nothing is nullable: absent values
 // are "" (strings) or 0.
@@ -107,107 +135,126 @@ type Decision struct {
 	// user id, author login).
 	MsgID, RoomID, Channel, UserID, Login string
 
-	// tmi_sent_ts (int, Unix ms): Twitch's server time of the message (0 if
-	// Twitch did not send it).
+	// tmi_sent_ts (int, Unix ms; times[0]): Twitch's server time of the
+	// message (0 if Twitch did not send it).
 	TmiSentTsMs int64
-	// received_at_us (int, Unix µs): when ingest read the message.
+	// received_at_us (int, Unix µs; times[1]): when ingest read the message.
 	ReceivedAtUs int64
-	// read_at_us (int, Unix µs): when decide's XREADGROUP returned the batch.
+	// read_at_us (int, Unix µs; own field): when decide's XREADGROUP
+	// returned the batch.
 	ReadAtUs int64
-	// decided_at_us (int, Unix µs): when the decision (after clamp and
-	// exploration) was made, before it was written.
+	// decided_at_us (int, Unix µs; times[2]): when the decision (after
+	// clamp and exploration) was made, before it was written.
 	DecidedAtUs int64
-	// event_time_ms (int, Unix ms): the decision's clock: tmi_sent_ts, or
-	// received_at_us/1000 when tmi_sent_ts is 0, or read_at_us/1000 when both
-	// are 0. Feature windows, ages and clamp cooldowns use only this time, so
-	// a replay is deterministic.
+	// event_time_ms (int, Unix ms; times[3]): the decision's clock:
+	// tmi_sent_ts, or received_at_us/1000 when tmi_sent_ts is 0, or
+	// read_at_us/1000 when both are 0. Feature windows, ages and clamp
+	// cooldowns use only this time, so a replay is deterministic.
 	EventTimeMs int64
 
-	// broadcaster, moderator, vip, subscriber, first_msg, returning_chatter,
-	// is_reply, is_action (0/1) and sub_months (int): the author's trust
-	// flags from the chat event (inputs of the vector and the clamp).
+	// broadcaster, moderator, vip, subscriber (0/1; trust[0..3]),
+	// sub_months (int; trust[4]), first_msg, returning_chatter, is_reply,
+	// is_action (0/1; trust[5..8]): the author's trust flags from the chat
+	// event (inputs of the vector and the clamp).
 	Broadcaster, Moderator, VIP, Subscriber       bool
 	SubMonths                                     int32
 	FirstMsg, ReturningChatter, IsReply, IsAction bool
 
-	// feature_set (string): version of the state-vector layout, e.g. "fs-1"
-	// (schemas/features/<feature_set>.json names the values).
+	// feature_set (string; versions[0]): version of the state-vector
+	// layout, e.g. "fs-1" (schemas/features/<feature_set>.json names the
+	// values).
 	FeatureSet string
-	// features (CSV of float32): the state vector s, in feature_set order.
-	// Empty when the entry did not decode (failure_reason bad_input).
+	// features (CSV of float32; own field): the state vector s, in
+	// feature_set order. Empty when the entry did not decode (failure_reason
+	// bad_input).
 	Features []float32
-	// msg_features (CSV of numbers): the message features, in
+	// msg_features (CSV of numbers; own field): the message features, in
 	// DecisionMsgFeatureNames order (DecisionMsgFeatureLen values, or empty
 	// for bad_input).
 	MsgFeatures []float64
-	// text_hash (string, 16 lower-case hex digits): XXH64 of the normalised
-	// text ("0000000000000000" when empty); keys the copypasta counter.
+	// text_hash (string, 16 lower-case hex digits; own field): XXH64 of the
+	// normalised text ("0000000000000000" when empty); keys the copypasta
+	// counter.
 	TextHash uint64
-	// snapshot (CSV of ints): the feature-store state before this message,
-	// in DecisionSnapshotNames order (all zero when the store failed).
+	// snapshot (CSV of ints; own field): the feature-store state before this
+	// message, in DecisionSnapshotNames order (all zero when the store
+	// failed).
 	Snapshot [DecisionSnapshotLen]int64
 
-	// risk_score (float64 in [0, 1]): the deterministic risk score.
+	// risk_score (float64 in [0, 1]; own field): the deterministic risk
+	// score.
 	RiskScore float64
-	// action_deterministic (action string, e.g. "WARN", "TIMEOUT_600"): what
-	// the deterministic risk policy asked for.
+	// action_deterministic (action string, e.g. "WARN", "TIMEOUT_600";
+	// actions[0]): what the deterministic risk policy asked for.
 	ActionDeterministic Action
-	// action_requested (action string): what the deciding policy asked for;
-	// equals action_deterministic on the deterministic path.
+	// action_requested (action string; actions[1]): what the deciding
+	// policy asked for; equals action_deterministic on the deterministic
+	// path.
 	ActionRequested Action
-	// action_final (action string): what was executed (after the clamp and
-	// exploration); always one of DiscreteActions.
+	// action_final (action string; own field): what was executed (after the
+	// clamp and exploration); always one of DiscreteActions.
 	ActionFinal Action
-	// action_final_idx (int 0..NumDiscreteActions-1): index of action_final
-	// in DiscreteActions (action_set).
+	// action_final_idx (int 0..NumDiscreteActions-1; actions[2]): index of
+	// action_final in DiscreteActions (action_set).
 	ActionFinalIdx int
-	// clamp_rules (CSV of rule names, "" when none): the clamp rules that
-	// changed the greedy action (see decide/internal/clamp RULES.md).
+	// clamp_rules (CSV of rule names, "" when none; own field): the clamp
+	// rules that changed the greedy action (see decide/internal/clamp
+	// RULES.md).
 	ClampRules []string
-	// over_budget (0/1): the decision path had used up its latency budget
-	// before the clamp ran (clamp input; logged so replay is deterministic).
+	// over_budget (0/1; own field): the decision path had used up its
+	// latency budget before the clamp ran (clamp input; logged so replay is
+	// deterministic).
 	OverBudget bool
-	// decision_path (enum): deterministic | fail_open | explore |
+	// decision_path (enum; own field): deterministic | fail_open | explore |
 	// policy_shadow | policy_rollout.
 	Path DecisionPath
-	// failure_reason (enum, "" when none): bad_input |
+	// failure_reason (enum, "" when none; own field): bad_input |
 	// feature_store_timeout | feature_store_error.
 	FailureReason string
-	// policy_version (string): version of the risk policy file that scored
-	// the message ("" for bad_input).
+	// policy_version (string without commas; versions[1]): version of the
+	// risk policy file that scored the message ("" for bad_input).
 	PolicyVersion string
-	// clamp_version (string): 12 hex digits of the SHA-256 of the clamp
-	// limits in effect; replay refuses to compare across clamp versions.
+	// clamp_version (string; versions[2]): 12 hex digits of the SHA-256 of
+	// the clamp limits in effect; replay refuses to compare across clamp
+	// versions.
 	ClampVersion string
-	// action_set (string): layout of DiscreteActions, e.g. "as-1".
+	// action_set (string; versions[3]): layout of DiscreteActions, e.g.
+	// "as-1".
 	ActionSet string
 
-	// explore_eps (float64): exploration probability epsilon in effect.
+	// explore_eps (float64; explore[0]): exploration probability epsilon in
+	// effect.
 	ExploreEps float64
-	// explore_draw (float64 in [0, 1)): the uniform draw that decided
-	// exploration (explored iff draw < eps and a gentler action was allowed).
+	// explore_draw (float64 in [0, 1); explore[1]): the uniform draw that
+	// decided exploration (explored iff draw < eps and a gentler action was
+	// allowed).
 	ExploreDraw float64
-	// explored (0/1): exploration changed the action.
+	// explored (0/1; explore[2]): exploration changed the action.
 	Explored bool
-	// behaviour_prob (float64 in (0, 1]): probability with which the
-	// behaviour policy executes action_final in this state (the propensity
-	// for IPS/DR); 1 when nothing was random.
+	// behaviour_prob (float64 in (0, 1]; explore[3]): probability with which
+	// the behaviour policy executes action_final in this state (the
+	// propensity for IPS/DR); 1 when nothing was random.
 	BehaviourProb float64
-	// probs (CSV of NumDiscreteActions float64): the behaviour distribution
-	// over DiscreteActions (zero for actions the clamp forbids; sums to 1).
+	// probs (CSV of NumDiscreteActions float64; own field): the behaviour
+	// distribution over DiscreteActions (zero for actions the clamp forbids;
+	// sums to 1).
 	Probs [NumDiscreteActions]float64
 
 	// lat_decode_us, lat_features_us, lat_store_us, lat_score_us,
-	// lat_clamp_us, lat_total_us (ints, µs): where the time went. decode,
-	// features, score and clamp are this message's share; store is the
-	// batch's one feature-store round trip; total is read_at to decided_at.
+	// lat_clamp_us, lat_total_us (ints, µs; lat_us[0..5]): where the time
+	// went. decode, features, score and clamp are this message's share;
+	// store is the batch's one feature-store round trip; total is read_at
+	// to decided_at.
 	LatDecodeUs, LatFeaturesUs, LatStoreUs, LatScoreUs, LatClampUs, LatTotalUs int64
 
-	// consumer (string): the decide consumer (worker) name that decided.
+	// consumer (string; own field): the decide consumer (worker) name that
+	// decided.
 	Consumer string
 }
 
-// Stream field names of Decision that Chat does not already name.
+// Names of Decision's values that Chat does not already name. Those of
+// grouped values name positions in the grouped fields (and mismatches in
+// `decide replay`), not stream fields.
 const (
 	FieldDecisionID          = "decision_id"
 	FieldSrcID               = "src_id"
@@ -248,120 +295,202 @@ const (
 
 // DecisionFields is the number of field/value pairs Values writes (size
 // dst with 2*DecisionFields to avoid growing it).
-const DecisionFields = 51
+const DecisionFields = 27
+
+// decisionFieldNames are the stream fields Values writes, in order (boxed
+// once: boxing a string that is not a constant allocates).
+var decisionFieldNames = [DecisionFields]any{
+	FieldSchemaVersion, FieldDecisionID, FieldSrcID, FieldMsgID, FieldRoomID, FieldChannel, FieldUserID, FieldLogin,
+	FieldReadAtUs, FieldTimes, FieldTrust, FieldFeatures, FieldMsgFeatures, FieldTextHash, FieldSnapshot,
+	FieldRiskScore, FieldActions, FieldActionFinal, FieldClampRules, FieldOverBudget, FieldDecisionPath,
+	FieldFailureReason, FieldVersions, FieldExplore, FieldProbs, FieldLatUs, FieldConsumer,
+}
+
+// DecisionValues are the encoded stream values of a decision, in the order
+// of its stream fields (see Values).
+type DecisionValues [DecisionFields]string
 
 // Values appends the stream entry's field/value pairs for d to dst.
 func (d *Decision) Values(dst []any) []any {
-	var buf [64]byte
-	i64 := func(v int64) string { return string(strconv.AppendInt(buf[:0], v, 10)) }
-	f64 := func(v float64) string { return string(strconv.AppendFloat(buf[:0], v, 'g', -1, 64)) }
-	return append(dst,
-		FieldSchemaVersion, DecisionSchemaVersion,
-		FieldDecisionID, d.DecisionID,
-		FieldSrcID, d.SrcID,
-		FieldMsgID, d.MsgID,
-		FieldRoomID, d.RoomID,
-		FieldChannel, d.Channel,
-		FieldUserID, d.UserID,
-		FieldLogin, d.Login,
-		FieldTmiSentTs, i64(d.TmiSentTsMs),
-		FieldReceivedAtUs, i64(d.ReceivedAtUs),
-		FieldReadAtUs, i64(d.ReadAtUs),
-		FieldDecidedAtUs, i64(d.DecidedAtUs),
-		FieldEventTimeMs, i64(d.EventTimeMs),
-		FieldBroadcaster, b01(d.Broadcaster),
-		FieldModerator, b01(d.Moderator),
-		FieldVIP, b01(d.VIP),
-		FieldSubscriber, b01(d.Subscriber),
-		FieldSubMonths, i64(int64(d.SubMonths)),
-		FieldFirstMsg, b01(d.FirstMsg),
-		FieldReturning, b01(d.ReturningChatter),
-		FieldIsReply, b01(d.IsReply),
-		FieldIsAction, b01(d.IsAction),
-		FieldFeatureSet, d.FeatureSet,
-		FieldFeatures, formatFloat32s(d.Features),
-		FieldMsgFeatures, formatFloat64s(d.MsgFeatures),
-		FieldTextHash, formatHash(d.TextHash),
-		FieldSnapshot, formatInts(d.Snapshot[:]),
-		FieldRiskScore, f64(d.RiskScore),
-		FieldActionDeterministic, d.ActionDeterministic.String(),
-		FieldActionRequested, d.ActionRequested.String(),
-		FieldActionFinal, d.ActionFinal.String(),
-		FieldActionFinalIdx, i64(int64(d.ActionFinalIdx)),
-		FieldClampRules, strings.Join(d.ClampRules, ","),
-		FieldOverBudget, b01(d.OverBudget),
-		FieldDecisionPath, string(d.Path),
-		FieldFailureReason, d.FailureReason,
-		FieldPolicyVersion, d.PolicyVersion,
-		FieldClampVersion, d.ClampVersion,
-		FieldActionSet, d.ActionSet,
-		FieldExploreEps, f64(d.ExploreEps),
-		FieldExploreDraw, f64(d.ExploreDraw),
-		FieldExplored, b01(d.Explored),
-		FieldBehaviourProb, f64(d.BehaviourProb),
-		FieldProbs, formatFloat64s(d.Probs[:]),
-		FieldLatDecodeUs, i64(d.LatDecodeUs),
-		FieldLatFeaturesUs, i64(d.LatFeaturesUs),
-		FieldLatStoreUs, i64(d.LatStoreUs),
-		FieldLatScoreUs, i64(d.LatScoreUs),
-		FieldLatClampUs, i64(d.LatClampUs),
-		FieldLatTotalUs, i64(d.LatTotalUs),
-		FieldConsumer, d.Consumer,
-	)
+	var v DecisionValues
+	d.Encode(&v)
+	for i := range v {
+		dst = append(dst, decisionFieldNames[i], v[i])
+	}
+	return dst
+}
+
+// AppendArgs appends v's field/value pairs to dst as command arguments for
+// go-redis without copying or boxing the values: each value is a *string
+// into v, so v must not change until the command has been written.
+func (v *DecisionValues) AppendArgs(dst []any) []any {
+	for i := range v {
+		dst = append(dst, decisionFieldNames[i], &v[i])
+	}
+	return dst
+}
+
+// Encode writes d's stream values into v. All of them are formatted into
+// one buffer that becomes one string: a decision costs one allocation.
+func (d *Decision) Encode(v *DecisionValues) {
+	var arr [2048]byte
+	b := arr[:0]
+	var ends [DecisionFields]int // end offset in b of each field's value
+	k := 0
+	end := func(n int) { ends[k] = n; k++ }
+	b = append(b, DecisionSchemaVersion...)
+	end(len(b))
+	b = append(b, d.DecisionID...)
+	end(len(b))
+	b = append(b, d.SrcID...)
+	end(len(b))
+	b = append(b, d.MsgID...)
+	end(len(b))
+	b = append(b, d.RoomID...)
+	end(len(b))
+	b = append(b, d.Channel...)
+	end(len(b))
+	b = append(b, d.UserID...)
+	end(len(b))
+	b = append(b, d.Login...)
+	end(len(b))
+	b = strconv.AppendInt(b, d.ReadAtUs, 10)
+	end(len(b))
+	b = appendInts(b, d.TmiSentTsMs, d.ReceivedAtUs, d.DecidedAtUs, d.EventTimeMs)
+	end(len(b))
+	b = appendInts(b, i01(d.Broadcaster), i01(d.Moderator), i01(d.VIP), i01(d.Subscriber), int64(d.SubMonths),
+		i01(d.FirstMsg), i01(d.ReturningChatter), i01(d.IsReply), i01(d.IsAction))
+	end(len(b))
+	b = appendFloat32s(b, d.Features)
+	end(len(b))
+	b = appendFloat64s(b, d.MsgFeatures)
+	end(len(b))
+	b = appendHash(b, d.TextHash)
+	end(len(b))
+	b = appendInts(b, d.Snapshot[:]...)
+	end(len(b))
+	b = appendFloat(b, d.RiskScore, 64)
+	end(len(b))
+	b = appendAction(b, d.ActionDeterministic)
+	b = append(b, ',')
+	b = appendAction(b, d.ActionRequested)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(d.ActionFinalIdx), 10)
+	end(len(b))
+	b = appendAction(b, d.ActionFinal)
+	end(len(b))
+	for i, r := range d.ClampRules {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	end(len(b))
+	b = strconv.AppendInt(b, i01(d.OverBudget), 10)
+	end(len(b))
+	b = append(b, d.Path...)
+	end(len(b))
+	b = append(b, d.FailureReason...)
+	end(len(b))
+	b = append(b, d.FeatureSet...)
+	b = append(b, ',')
+	b = append(b, d.PolicyVersion...)
+	b = append(b, ',')
+	b = append(b, d.ClampVersion...)
+	b = append(b, ',')
+	b = append(b, d.ActionSet...)
+	end(len(b))
+	b = appendFloat(b, d.ExploreEps, 64)
+	b = append(b, ',')
+	b = appendFloat(b, d.ExploreDraw, 64)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, i01(d.Explored), 10)
+	b = append(b, ',')
+	b = appendFloat(b, d.BehaviourProb, 64)
+	end(len(b))
+	b = appendFloat64s(b, d.Probs[:])
+	end(len(b))
+	b = appendInts(b, d.LatDecodeUs, d.LatFeaturesUs, d.LatStoreUs, d.LatScoreUs, d.LatClampUs, d.LatTotalUs)
+	end(len(b))
+	b = append(b, d.Consumer...)
+	end(len(b))
+
+	s := string(b)
+	start := 0
+	for i := range v {
+		v[i] = s[start:ends[i]]
+		start = ends[i]
+	}
 }
 
 // DecodeDecision decodes a decisions stream entry's values. Unknown fields
 // are ignored; a missing required field (decision_id, src_id, msg_id,
 // action_final, decision_path), a malformed value or another schema version
-// is a *DecodeError.
+// is a *DecodeError (Field names the stream field).
 func DecodeDecision(vals map[string]any) (Decision, error) {
 	d := decoder{vals: vals}
 	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != DecisionSchemaVersion {
 		return Decision{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported decision schema version %q (want %q)", v, DecisionSchemaVersion)}
 	}
 	x := Decision{
-		DecisionID:       d.str(FieldDecisionID, true),
-		SrcID:            d.str(FieldSrcID, true),
-		MsgID:            d.str(FieldMsgID, true),
-		RoomID:           d.str(FieldRoomID, false),
-		Channel:          d.str(FieldChannel, false),
-		UserID:           d.str(FieldUserID, false),
-		Login:            d.str(FieldLogin, false),
-		TmiSentTsMs:      d.int64(FieldTmiSentTs, false),
-		ReceivedAtUs:     d.int64(FieldReceivedAtUs, false),
-		ReadAtUs:         d.int64(FieldReadAtUs, false),
-		DecidedAtUs:      d.int64(FieldDecidedAtUs, false),
-		EventTimeMs:      d.int64(FieldEventTimeMs, false),
-		Broadcaster:      d.bool(FieldBroadcaster),
-		Moderator:        d.bool(FieldModerator),
-		VIP:              d.bool(FieldVIP),
-		Subscriber:       d.bool(FieldSubscriber),
-		SubMonths:        int32(d.int64(FieldSubMonths, false)),
-		FirstMsg:         d.bool(FieldFirstMsg),
-		ReturningChatter: d.bool(FieldReturning),
-		IsReply:          d.bool(FieldIsReply),
-		IsAction:         d.bool(FieldIsAction),
-		FeatureSet:       d.str(FieldFeatureSet, false),
-		ActionFinalIdx:   int(d.int64(FieldActionFinalIdx, false)),
-		OverBudget:       d.bool(FieldOverBudget),
-		Path:             DecisionPath(d.str(FieldDecisionPath, true)),
-		FailureReason:    d.str(FieldFailureReason, false),
-		PolicyVersion:    d.str(FieldPolicyVersion, false),
-		ClampVersion:     d.str(FieldClampVersion, false),
-		ActionSet:        d.str(FieldActionSet, false),
-		Explored:         d.bool(FieldExplored),
-		LatDecodeUs:      d.int64(FieldLatDecodeUs, false),
-		LatFeaturesUs:    d.int64(FieldLatFeaturesUs, false),
-		LatStoreUs:       d.int64(FieldLatStoreUs, false),
-		LatScoreUs:       d.int64(FieldLatScoreUs, false),
-		LatClampUs:       d.int64(FieldLatClampUs, false),
-		LatTotalUs:       d.int64(FieldLatTotalUs, false),
-		Consumer:         d.str(FieldConsumer, false),
+		DecisionID:    d.str(FieldDecisionID, true),
+		SrcID:         d.str(FieldSrcID, true),
+		MsgID:         d.str(FieldMsgID, true),
+		RoomID:        d.str(FieldRoomID, false),
+		Channel:       d.str(FieldChannel, false),
+		UserID:        d.str(FieldUserID, false),
+		Login:         d.str(FieldLogin, false),
+		ReadAtUs:      d.int64(FieldReadAtUs, false),
+		OverBudget:    d.bool(FieldOverBudget),
+		Path:          DecisionPath(d.str(FieldDecisionPath, true)),
+		FailureReason: d.str(FieldFailureReason, false),
+		Consumer:      d.str(FieldConsumer, false),
+	}
+	var times [len(DecisionTimesNames)]int64
+	d.intsInto(FieldTimes, times[:])
+	x.TmiSentTsMs, x.ReceivedAtUs, x.DecidedAtUs, x.EventTimeMs = times[0], times[1], times[2], times[3]
+	var trust [len(DecisionTrustNames)]int64
+	d.intsInto(FieldTrust, trust[:])
+	flags := [len(DecisionTrustNames)]*bool{&x.Broadcaster, &x.Moderator, &x.VIP, &x.Subscriber, nil, // sub_months
+		&x.FirstMsg, &x.ReturningChatter, &x.IsReply, &x.IsAction}
+	for j, p := range flags {
+		switch {
+		case p == nil:
+		case trust[j] == 0 || trust[j] == 1:
+			*p = trust[j] == 1
+		default:
+			d.fail(FieldTrust, fmt.Errorf("%s: want 0 or 1, got %d", DecisionTrustNames[j], trust[j]))
+		}
+	}
+	x.SubMonths = int32(trust[4])
+	var lat [len(DecisionLatNames)]int64
+	d.intsInto(FieldLatUs, lat[:])
+	x.LatDecodeUs, x.LatFeaturesUs, x.LatStoreUs, x.LatScoreUs, x.LatClampUs, x.LatTotalUs = lat[0], lat[1], lat[2], lat[3], lat[4], lat[5]
+	if v, ok := d.group(FieldVersions, len(DecisionVersionsNames)); ok {
+		x.FeatureSet, x.PolicyVersion, x.ClampVersion, x.ActionSet = v[0], v[1], v[2], v[3]
+	}
+	if v, ok := d.group(FieldExplore, len(DecisionExploreNames)); ok {
+		x.ExploreEps = d.parseFloat(FieldExplore, v[0])
+		x.ExploreDraw = d.parseFloat(FieldExplore, v[1])
+		switch v[2] {
+		case "0":
+		case "1":
+			x.Explored = true
+		default:
+			d.fail(FieldExplore, fmt.Errorf("%s: want 0 or 1, got %q", FieldExplored, v[2]))
+		}
+		x.BehaviourProb = d.parseFloat(FieldExplore, v[3])
+	}
+	if v, ok := d.group(FieldActions, len(DecisionActionsNames)); ok {
+		x.ActionDeterministic = d.parseAction(FieldActions, v[0])
+		x.ActionRequested = d.parseAction(FieldActions, v[1])
+		n, err := strconv.Atoi(v[2])
+		if err != nil {
+			d.fail(FieldActions, fmt.Errorf("%s: %w", FieldActionFinalIdx, err))
+		}
+		x.ActionFinalIdx = n
 	}
 	x.RiskScore = d.float64(FieldRiskScore)
-	x.ExploreEps = d.float64(FieldExploreEps)
-	x.ExploreDraw = d.float64(FieldExploreDraw)
-	x.BehaviourProb = d.float64(FieldBehaviourProb)
 	x.Features = d.float32s(FieldFeatures)
 	x.MsgFeatures = d.float64s(FieldMsgFeatures, 0)
 	if len(x.MsgFeatures) != 0 && len(x.MsgFeatures) != DecisionMsgFeatureLen && d.err == nil {
@@ -381,8 +510,6 @@ func DecodeDecision(vals map[string]any) (Decision, error) {
 	if s := d.str(FieldClampRules, false); s != "" {
 		x.ClampRules = strings.Split(s, ",")
 	}
-	x.ActionDeterministic = d.action(FieldActionDeterministic, false)
-	x.ActionRequested = d.action(FieldActionRequested, false)
 	x.ActionFinal = d.action(FieldActionFinal, true)
 	if d.err != nil {
 		return Decision{}, d.err
@@ -391,6 +518,49 @@ func DecodeDecision(vals map[string]any) (Decision, error) {
 		return Decision{}, &DecodeError{Field: FieldDecisionID, Err: errors.New("decision_id, src_id and msg_id must not be empty")}
 	}
 	return x, nil
+}
+
+func (d *decoder) fail(field string, err error) {
+	if d.err == nil {
+		d.err = &DecodeError{Field: field, Err: err}
+	}
+}
+
+// group splits a grouped field into exactly n values; ok is false when the
+// field is absent (or malformed, which is recorded).
+func (d *decoder) group(field string, n int) ([]string, bool) {
+	s := d.str(field, false)
+	if s == "" {
+		return nil, false
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != n {
+		d.fail(field, fmt.Errorf("%d values, want %d", len(parts), n))
+		return nil, false
+	}
+	return parts, true
+}
+
+func (d *decoder) parseFloat(field, s string) float64 {
+	if s == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		d.fail(field, err)
+	}
+	return f
+}
+
+func (d *decoder) parseAction(field, s string) Action {
+	if s == "" {
+		return Action{}
+	}
+	a, err := ParseAction(s)
+	if err != nil {
+		d.fail(field, err)
+	}
+	return a
 }
 
 func (d *decoder) float64(field string) float64 {
@@ -489,53 +659,67 @@ func (d *decoder) intsInto(field string, dst []int64) {
 	}
 }
 
-func formatFloat32s(v []float32) string {
-	if len(v) == 0 {
-		return ""
+func i01(b bool) int64 {
+	if b {
+		return 1
 	}
-	b := make([]byte, 0, len(v)*10)
-	for i, f := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
-	}
-	return string(b)
+	return 0
 }
 
-func formatFloat64s(v []float64) string {
-	if len(v) == 0 {
-		return ""
+// appendAction appends a.String() without allocating.
+func appendAction(b []byte, a Action) []byte {
+	if a.Kind == Timeout {
+		return strconv.AppendInt(append(b, "TIMEOUT_"...), int64(a.DurationS), 10)
 	}
-	b := make([]byte, 0, len(v)*12)
-	for i, f := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, f, 'g', -1, 64)
-	}
-	return string(b)
+	return append(b, a.Kind.String()...)
 }
 
-func formatInts(v []int64) string {
-	b := make([]byte, 0, len(v)*6)
+func appendInts(b []byte, v ...int64) []byte {
 	for i, n := range v {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = strconv.AppendInt(b, n, 10)
 	}
-	return string(b)
+	return b
 }
 
-func formatHash(h uint64) string {
-	var b [16]byte
-	const hex = "0123456789abcdef"
-	for i := 15; i >= 0; i-- {
-		b[i] = hex[h&0xf]
-		h >>= 4
+// appendFloat appends f in the shortest form that parses back to the same
+// bits (strconv 'g', -1), taking a fast path for small whole numbers, which
+// 'g' writes the same way as an integer.
+func appendFloat(b []byte, f float64, bitSize int) []byte {
+	if f == math.Trunc(f) && f > -1e6 && f < 1e6 && (f != 0 || !math.Signbit(f)) {
+		return strconv.AppendInt(b, int64(f), 10)
 	}
-	return string(b[:])
+	return strconv.AppendFloat(b, f, 'g', -1, bitSize)
+}
+
+func appendFloat32s(b []byte, v []float32) []byte {
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFloat(b, float64(f), 32)
+	}
+	return b
+}
+
+func appendFloat64s(b []byte, v []float64) []byte {
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFloat(b, f, 64)
+	}
+	return b
+}
+
+func appendHash(b []byte, h uint64) []byte {
+	const hex = "0123456789abcdef"
+	for i := 60; i >= 0; i -= 4 {
+		b = append(b, hex[h>>uint(i)&0xf])
+	}
+	return b
 }
 
 // DecisionID returns the deterministic decision id for chat entry srcID

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -72,14 +73,22 @@ func TestDecodeDecision_Bad(t *testing.T) {
 		{"schema_version", func(m map[string]any) { m[FieldSchemaVersion] = "2" }, FieldSchemaVersion},
 		{"missing_decision_id", func(m map[string]any) { delete(m, FieldDecisionID) }, FieldDecisionID},
 		{"missing_action_final", func(m map[string]any) { delete(m, FieldActionFinal) }, FieldActionFinal},
-		{"bad_action", func(m map[string]any) { m[FieldActionRequested] = "NUKE" }, FieldActionRequested},
+		{"bad_action", func(m map[string]any) { m[FieldActions] = "WARN,NUKE,1" }, FieldActions},
+		{"bad_action_idx", func(m map[string]any) { m[FieldActions] = "WARN,WARN,x" }, FieldActions},
+		{"short_actions", func(m map[string]any) { m[FieldActions] = "WARN,WARN" }, FieldActions},
+		{"bad_trust_flag", func(m map[string]any) { m[FieldTrust] = "1,0,0,0,3,2,0,0,0" }, FieldTrust},
+		{"short_times", func(m map[string]any) { m[FieldTimes] = "1,2,3" }, FieldTimes},
+		{"short_versions", func(m map[string]any) { m[FieldVersions] = "fs-1,v1,abc" }, FieldVersions},
+		{"bad_latency", func(m map[string]any) { m[FieldLatUs] = "1,2,3,4,5,z" }, FieldLatUs},
+		{"bad_draw", func(m map[string]any) { m[FieldExplore] = "0.1,draw,0,1" }, FieldExplore},
 		{"bad_features", func(m map[string]any) { m[FieldFeatures] = "1,x" }, FieldFeatures},
 		{"short_snapshot", func(m map[string]any) { m[FieldSnapshot] = "1,2" }, FieldSnapshot},
 		{"short_probs", func(m map[string]any) { m[FieldProbs] = "1" }, FieldProbs},
 		{"short_msg_features", func(m map[string]any) { m[FieldMsgFeatures] = "1,2" }, FieldMsgFeatures},
 		{"bad_hash", func(m map[string]any) { m[FieldTextHash] = "zz" }, FieldTextHash},
 		{"bad_score", func(m map[string]any) { m[FieldRiskScore] = "high" }, FieldRiskScore},
-		{"bad_bool", func(m map[string]any) { m[FieldExplored] = "yes" }, FieldExplored},
+		{"bad_bool", func(m map[string]any) { m[FieldExplore] = "0.1,0.2,yes,1" }, FieldExplore},
+		{"bad_over_budget", func(m map[string]any) { m[FieldOverBudget] = "2" }, FieldOverBudget},
 		{"wrong_type", func(m map[string]any) { m[FieldMsgID] = 5 }, FieldMsgID},
 	}
 	for _, tt := range tests {
@@ -93,6 +102,67 @@ func TestDecodeDecision_Bad(t *testing.T) {
 				t.Errorf("DecodeDecision = %v, want *DecodeError for field %q", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestDecision_Layout pins the wire form of the grouped fields.
+func TestDecision_Layout(t *testing.T) {
+	d := sampleDecision()
+	m := toMap(t, d.Values(nil))
+	want := map[string]string{
+		FieldTimes:       "1700000000000,1700000000001234,1700000000002500,1700000000000",
+		FieldReadAtUs:    "1700000000002000",
+		FieldTrust:       "1,1,1,1,13,1,1,1,1",
+		FieldActions:     "TIMEOUT_600,TIMEOUT_600,1",
+		FieldActionFinal: "WARN",
+		FieldVersions:    "fs-1,baseline-v1,0123456789ab,as-1",
+		FieldExplore:     "0.05,0.0123,1,0.025",
+		FieldLatUs:       "1,2,300,4,5,400",
+		FieldClampRules:  "escalation,cooldown",
+		FieldTextHash:    "deadbeef00c0ffee",
+		FieldFeatures:    "0,1,0.1,2.0794415,1e-07,3.4028235e+38",
+	}
+	for f, w := range want {
+		if got := m[f]; got != w {
+			t.Errorf("field %s = %q, want %q", f, got, w)
+		}
+	}
+}
+
+// TestAppendFloat checks the whole-number fast path against strconv's
+// shortest 'g' form, which the decision log has always used.
+func TestAppendFloat(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 7, 999999, -999999, 1e6, 1e6 + 1, 123456.5, 0.25, 1e-7, 1e21, math.MaxFloat64,
+		math.Inf(1), math.NaN(), float64(float32(1) / 3), 65535, 4294967296}
+	for i := range 2000 {
+		vals = append(vals, float64(i*7919%1000003)-500000, float64(i)/8)
+	}
+	for _, f := range vals {
+		for _, bits := range []int{32, 64} {
+			x := f
+			if bits == 32 {
+				x = float64(float32(f))
+			}
+			if got, want := string(appendFloat(nil, x, bits)), strconv.FormatFloat(x, 'g', -1, bits); got != want {
+				t.Errorf("appendFloat(%v, %d) = %q, want %q", x, bits, got, want)
+			}
+		}
+	}
+}
+
+func TestDecision_EncodeAllocs(t *testing.T) {
+	d := sampleDecision()
+	var v DecisionValues
+	dst := make([]any, 0, 2*DecisionFields)
+	// One string holds all the values; AppendArgs boxes pointers (no allocation).
+	if n := testing.AllocsPerRun(100, func() { d.Encode(&v); dst = v.AppendArgs(dst[:0]) }); n != 1 {
+		t.Errorf("Encode+AppendArgs allocate %v times per decision, want 1", n)
+	}
+	got := toMap(t, d.Values(nil))
+	for i := 0; i < len(dst); i += 2 {
+		if name, val := dst[i].(string), *dst[i+1].(*string); got[name] != val {
+			t.Errorf("AppendArgs: %s = %q, Values has %q", name, val, got[name])
+		}
 	}
 }
 
@@ -131,15 +201,19 @@ func TestDecisionNames(t *testing.T) {
 	}
 }
 
-func BenchmarkDecision_Values(b *testing.B) {
+// BenchmarkDecision_Encode is the decision path's encoding: Encode into a
+// reused DecisionValues plus AppendArgs (what decide hands to go-redis).
+func BenchmarkDecision_Encode(b *testing.B) {
 	d := sampleDecision()
 	d.Features = make([]float32, 44)
 	for i := range d.Features {
 		d.Features[i] = float32(i) / 7
 	}
+	var v DecisionValues
 	dst := make([]any, 0, 2*DecisionFields)
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = d.Values(dst[:0])
+		d.Encode(&v)
+		dst = v.AppendArgs(dst[:0])
 	}
 }

@@ -3,6 +3,8 @@ package decider
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,9 +38,9 @@ type nullTx struct {
 	n int
 }
 
-func (t *nullTx) XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd {
+func (t *nullTx) Do(ctx context.Context, args ...any) *redis.Cmd {
 	t.n++
-	return redis.NewStringCmd(ctx, "xadd")
+	return redis.NewCmd(ctx, args...)
 }
 
 func (t *nullTx) XAck(ctx context.Context, _, _ string, _ ...string) *redis.IntCmd {
@@ -75,12 +77,17 @@ func benchBatch(n int) *stream.Batch {
 // features, store, score, clamp, encode, write. redis=false replaces the
 // feature store and the bus with no-ops (the CPU cost of the decision
 // path); redis=true uses real Redis servers (one for the bus, one for the
-// feature store) on loopback.
+// feature store) on loopback, gives every message a new msg id and time
+// (one allocation per message, in the benchmark) and the load test's mix of
+// authors (any of 50,000 users in any of 100 channels), and reports each
+// Redis server's CPU per decision (INFO cpu): bus-us (the MULTI/EXEC of
+// decisions and acks) and store-us (the feature-store scripts).
 func BenchmarkDecider_Batch(b *testing.B) {
 	const n = 100
 	for _, withRedis := range []bool{false, true} {
 		b.Run(fmt.Sprintf("redis=%v/batch=%d", withRedis, n), func(b *testing.B) {
 			deps := Deps{Core: testCore(b, 0.05), Terms: testTerms(b), Log: logging.Discard()}
+			var servers []*redis.Client
 			if withRedis {
 				bus := newRedis(b, redistest.Start(b))
 				if err := bus.XGroupCreateMkStream(context.Background(), "streamsafe:chat", "decide", "0").Err(); err != nil {
@@ -94,6 +101,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 					b.Fatal(err)
 				}
 				deps.Bus, deps.Store = bus, store
+				servers = []*redis.Client{bus, fs}
 			} else {
 				deps.Bus, deps.Store = nullBus{}, nullStore{}
 			}
@@ -103,16 +111,62 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			}
 			batch := benchBatch(n)
 			ctx := context.Background()
+			seq := int64(0)
+			chans := make([]string, 100)
+			for i := range chans {
+				chans[i] = fmt.Sprint("simchan", i)
+			}
+			users := make([]string, 50_000)
+			for i := range users {
+				users[i] = fmt.Sprint(30_000_000 + i)
+			}
+			var bus0, fs0 float64
+			if withRedis {
+				bus0, fs0 = redisCPU(b, servers[0]), redisCPU(b, servers[1])
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				batch.ReadAt = time.Now()
+				if withRedis {
+					for i := range batch.Msgs {
+						seq++
+						v := batch.Msgs[i].Values
+						v[event.FieldMsgID] = strconv.FormatInt(seq, 10)
+						v[event.FieldTmiSentTs] = strconv.FormatInt(t0+seq/30, 10) // 30k messages per second
+						v[event.FieldChannel] = chans[seq*7%100]
+						v[event.FieldUserID] = users[seq*7919%50_000]
+					}
+				}
 				if err := d.HandleBatch(ctx, batch); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
+			if withRedis {
+				b.ReportMetric((redisCPU(b, servers[0])-bus0)*1e6/float64(b.N*n), "bus-us/decision")
+				b.ReportMetric((redisCPU(b, servers[1])-fs0)*1e6/float64(b.N*n), "store-us/decision")
+			}
 		})
 	}
+}
+
+// redisCPU returns the sum of the servers' user+system CPU seconds.
+func redisCPU(tb testing.TB, servers ...*redis.Client) float64 {
+	var sum float64
+	for _, rdb := range servers {
+		info, err := rdb.Info(context.Background(), "cpu").Result()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\r\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+				f, _ := strconv.ParseFloat(v, 64)
+				sum += f
+			}
+		}
+	}
+	return sum
 }
 
 // BenchmarkCore_Decide measures one decision from computed message

@@ -95,6 +95,8 @@ type Decider struct {
 	pool   sync.Pool
 	sysMu  sync.Mutex
 	sysBuf []featurestore.SysAction // guarded by sysMu: actions not yet recorded in the store
+	// xaddHead starts every decision's XADD: "xadd", stream, [maxlen ~ N,] "*".
+	xaddHead []any
 }
 
 var _ stream.Handler = (*Decider)(nil)
@@ -127,6 +129,11 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 		d.m = NewMetrics(nil)
 	}
 	d.pool.New = func() any { return new(scratch) }
+	d.xaddHead = []any{"xadd", cfg.DecisionsStream}
+	if cfg.DecisionsMaxLen > 0 {
+		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
+	}
+	d.xaddHead = append(d.xaddHead, "*")
 	return d, nil
 }
 
@@ -158,6 +165,8 @@ type scratch struct {
 	dec   event.Decision
 	sys   []featurestore.SysAction
 	out   []decided
+	vals  []event.DecisionValues // encoded decisions, by item
+	args  []any                  // XADD arguments of the batch
 }
 
 // decided is what is left of a decision after it was queued for writing.
@@ -179,10 +188,20 @@ func (sc *scratch) reset(n int) {
 	sc.out = sc.out[:0]
 }
 
+// release drops the batch's references (strings of its entries and
+// decisions) before sc goes back to the pool.
+func (sc *scratch) release() {
+	clear(sc.items)
+	clear(sc.smsgs)
+	clear(sc.vals)
+	clear(sc.args)
+	sc.dec = event.Decision{Features: sc.dec.Features[:0], ClampRules: sc.dec.ClampRules[:0], MsgFeatures: sc.dec.MsgFeatures[:0]}
+}
+
 // HandleBatch implements stream.Handler.
 func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 	sc := d.pool.Get().(*scratch)
-	defer d.pool.Put(sc)
+	defer func() { sc.release(); d.pool.Put(sc) }()
 	sc.reset(len(b.Msgs))
 	readAt := b.ReadAt
 	readAtMs := readAt.UnixMilli()
@@ -258,18 +277,30 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		}
 	}
 
-	// 3. Decide every message.
+	// 3. Decide every message. Each XADD's arguments are a slice of one
+	// batch-wide slab, its values *strings into sc.vals (no per-value
+	// boxing); both stay untouched until the transaction has run.
 	tx := d.deps.Bus.TxPipeline()
+	if cap(sc.vals) < len(sc.items) {
+		sc.vals = make([]event.DecisionValues, len(sc.items))
+	}
+	sc.vals = sc.vals[:len(sc.items)]
+	perArgs := len(d.xaddHead) + 2*event.DecisionFields
+	if need := len(sc.items) * perArgs; cap(sc.args) < need {
+		sc.args = make([]any, 0, need)
+	}
+	sc.args = sc.args[:0]
 	for i := range sc.items {
 		it := &sc.items[i]
 		if it.skip {
 			continue
 		}
 		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
-		tx.XAdd(ctx, &redis.XAddArgs{
-			Stream: d.cfg.DecisionsStream, MaxLen: d.cfg.DecisionsMaxLen, Approx: d.cfg.DecisionsMaxLen > 0,
-			Values: dec.Values(make([]any, 0, 2*event.DecisionFields)),
-		})
+		dec.Encode(&sc.vals[i])
+		from := len(sc.args)
+		sc.args = append(sc.args, d.xaddHead...)
+		sc.args = sc.vals[i].AppendArgs(sc.args)
+		tx.Do(ctx, sc.args[from:len(sc.args):len(sc.args)]...)
 	}
 
 	// 4. One MULTI/EXEC: decisions + acks.

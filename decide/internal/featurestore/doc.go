@@ -5,32 +5,42 @@
 // Three Lua scripts do the work, loaded once and called with EVALSHA:
 // snapshot.lua (per batch: each message's Snapshot as it was before the
 // message, then the message applied), sys.lua (actions this system executed)
-// and mod.lua (moderator and raid events). All times come from the messages
+// and mod.lua (moderator and raid events); user.lua, the codec of a user's
+// history, is prepended to each. All times come from the messages
 // and events themselves, never from Redis TIME, so the stored state, and the
 // snapshots logged with each decision, depend only on the input.
 //
-// Keys (all under Config.Prefix; <cu> is "<channel>:<user_id>"):
+// Keys (all under Config.Prefix):
 //
-//	u:<cu>                hash: n, first, last, lh (last text hash), rt (CSV of the
-//	                      user's recent message times, trimmed to 60 s and MaxRecent
-//	                      entries), sw/sd/st (system warns/deletes/timeouts), hd/ht/hb
-//	                      (human deletes/timeouts/bans), lsa/lsw (last system
-//	                      action/warn ms), lg/lgt (login, when ln: was refreshed)
-//	                                                                   TTL UserTTL
-//	v:<channel>:<sec>     channel messages in one second               TTL WindowTTL
-//	d:<channel>:<hash>    same-text messages: CSV of <10 s bucket>:<count>, last 6
-//	                                                                   TTL WindowTTL
-//	raid:<channel>        time of the last raid event (ms)             TTL RaidWindow+60s
-//	ln:<channel>:<login>  login -> user id, for CLEARMSG deletes       TTL UserTTL
-//	s:<msg_id>            the message's snapshot (idempotency)         TTL SnapshotTTL
-//	sa:<msg_id>           system action applied (idempotency)          TTL UserTTL
-//	sd:<msg_id>, st:<cu>  marks of our own deletes/timeouts            TTL MarkTTL
-//	ma:<entry_id>         mod event applied (idempotency)              TTL UserTTL
+//	u:<channel>:<user_id>  the (channel, user) history, ONE binary string (user.lua):
+//	                       counters, first/last/last-action times, last text hash,
+//	                       login, recent message times (60 s, at most MaxRecent) and
+//	                       the snapshots of the user's recent messages (idempotency:
+//	                       SnapshotTTL of message time, at most min(MaxRecent, 16))
+//	                                                              TTL UserTTL
+//	v:<bucket>             hash channel -> velocity ring (the newest second and the
+//	                       message counts of the 70 seconds up to it: exact 60 s
+//	                       windows for messages up to 10 s late);
+//	                       bucket = second / WindowTTL            TTL 2*WindowTTL
+//	d:<bucket>             hash "<channel>:<text hash>" -> messages in that 10 s
+//	                       bucket (copypasta); unlinked when it left every window
+//	                                                              TTL WindowTTL+60s
+//	ln:<bucket>            hash "<channel>:<login>" -> user id, for CLEARMSG deletes;
+//	                       bucket = half a UserTTL; refreshed once per bucket
+//	                                                              TTL 2*UserTTL
+//	raid:<channel>         time of the last raid event (ms)       TTL RaidWindow+60s
+//	sa:<msg_id>            system action applied (idempotency)    TTL UserTTL
+//	sd:<msg_id>, st:<cu>   marks of our own deletes/timeouts      TTL MarkTTL
+//	ma:<entry_id>          mod event applied (idempotency)        TTL UserTTL
 //
-// Per message the script makes seven Redis calls (GET s:, HMGET u:, GET and
-// SET d:, HSET and EXPIRE u:, SET s:); the
-// channel velocity is read once per channel and second and written once per
-// channel and second per batch.
+// A call from Lua into Redis costs more than most commands' own work, so
+// snapshot.lua makes a fixed number of calls per batch besides one SET per
+// (channel, user): the Go side passes every key and field name
+// deduplicated, one MGET reads the histories and raid marks, the per-channel
+// and copypasta state lives in a few hashes per time bucket (one HMGET per
+// bucket read, one HSET per bucket written), and values are binary, never
+// parsed as text. BenchmarkSnapshots_Load measures the Redis CPU per
+// message with the load test's traffic mix.
 //
 // Every key has a TTL, so memory is bounded by traffic within the TTLs. The
 // scripts build key names from their arguments, so the store needs a

@@ -10,7 +10,8 @@
 --   untimeout -> human_timeouts -= 1 (not below 0)
 --   unban     -> human_bans -= 1 (not below 0)
 -- Other kinds are ignored. Events naming only a login (CLEARMSG) are mapped
--- to the user id through ln:<channel>:<login>, which snapshot.lua maintains.
+-- to the user id through the ln:<bucket> hashes, which snapshot.lua
+-- maintains; ts_ms must be the event's time.
 --
 -- ARGV: prefix, user_ttl_s, raid_ttl_s, n,
 --       then n times: entry_id, kind, channel, target_user_id, target_login, target_msg_id, ts_ms
@@ -30,36 +31,43 @@ for i = 0, n - 1 do
       redis.call('SET', P .. 'raid:' .. ch, ts, 'EX', raidTTL)
     else
       if user == '' and login ~= '' then
-        user = redis.call('GET', P .. 'ln:' .. ch .. ':' .. login) or ''
+        -- snapshot.lua keeps the mapping in hash ln:<half user TTL bucket>,
+        -- refreshed once per bucket: the last three buckets cover a user TTL.
+        local lb = math.floor(tonumber(ts) / (userTTL * 500))
+        for b = lb, lb - 2, -1 do
+          user = redis.call('HGET', P .. 'ln:' .. b, ch .. ':' .. login)
+          if user then break end
+        end
+        user = user or ''
       end
       if user ~= '' then
-        local cu = ch .. ':' .. user
-        local uk = P .. 'u:' .. cu
+        local uk = P .. 'u:' .. ch .. ':' .. user
+        local u = userDecode(redis.call('GET', uk) or nil)
         local touched = true
         if kind == 'delete' then
           if mid ~= '' and redis.call('DEL', P .. 'sd:' .. mid) == 1 then
             touched = false
           else
-            redis.call('HINCRBY', uk, 'hd', 1)
+            u.hd = u.hd + 1
           end
         elseif kind == 'timeout' then
-          local tk = P .. 'st:' .. cu
+          local tk = P .. 'st:' .. ch .. ':' .. user
           if (tonumber(redis.call('GET', tk)) or 0) > 0 then
             redis.call('DECR', tk)
             touched = false
           else
-            redis.call('HINCRBY', uk, 'ht', 1)
+            u.ht = u.ht + 1
           end
         elseif kind == 'ban' then
-          redis.call('HINCRBY', uk, 'hb', 1)
-        elseif kind == 'untimeout' then
-          if (tonumber(redis.call('HGET', uk, 'ht')) or 0) > 0 then redis.call('HINCRBY', uk, 'ht', -1) end
-        elseif kind == 'unban' then
-          if (tonumber(redis.call('HGET', uk, 'hb')) or 0) > 0 then redis.call('HINCRBY', uk, 'hb', -1) end
+          u.hb = u.hb + 1
+        elseif kind == 'untimeout' and u.ht > 0 then
+          u.ht = u.ht - 1
+        elseif kind == 'unban' and u.hb > 0 then
+          u.hb = u.hb - 1
         else
           touched = false
         end
-        if touched then redis.call('EXPIRE', uk, userTTL) end
+        if touched then redis.call('SET', uk, userEncode(u), 'EX', userTTL) end
       end
     end
   end

@@ -3,10 +3,12 @@ package featurestore
 import (
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +29,9 @@ const (
 	DefaultTimeout     = 20 * time.Millisecond
 )
 
+// maxMaxRecent bounds Config.MaxRecent (the script unpacks that many values).
+const maxMaxRecent = 1000
+
 // ErrInvalidConfig is wrapped by Config.Validate's errors.
 var ErrInvalidConfig = errors.New("featurestore: invalid config")
 
@@ -40,8 +45,9 @@ type Config struct {
 	// WindowTTL bounds the velocity and copypasta buckets and the recent-
 	// message sets; it must cover the 60 s windows.
 	WindowTTL time.Duration
-	// SnapshotTTL is how long a message's snapshot is kept to make a retried
-	// batch idempotent (see Snapshots).
+	// SnapshotTTL is how long (in message time) a message's snapshot is
+	// kept in its author's history to make a retried batch idempotent (see
+	// Snapshots).
 	SnapshotTTL time.Duration
 	// MarkTTL is how long an action of this system is remembered to tell its
 	// echo on the mod stream from a human moderator's action.
@@ -53,7 +59,8 @@ type Config struct {
 	// this many messages in the last 10 s; 0 disables it.
 	RaidVelocity10s int
 	// MaxRecent caps the recent-message times kept per user, so
-	// user_msgs_10s/60s saturate at MaxRecent.
+	// user_msgs_10s/60s saturate at MaxRecent (1..1000), and the cached
+	// snapshots per user (at most min(MaxRecent, 16)).
 	MaxRecent int
 	// Timeout bounds one round trip (one script call).
 	Timeout time.Duration
@@ -85,13 +92,15 @@ func (c Config) Validate() error {
 	if c.RaidWindow < time.Millisecond || c.RaidVelocity10s < 0 {
 		bad("raid window must be > 0 and raid velocity >= 0")
 	}
-	if c.MaxRecent < 1 || c.Timeout <= 0 {
-		bad("max recent must be >= 1 and timeout > 0")
+	if c.MaxRecent < 1 || c.MaxRecent > maxMaxRecent || c.Timeout <= 0 {
+		bad("max recent must be in 1..%d and timeout > 0", maxMaxRecent)
 	}
 	return errors.Join(errs...)
 }
 
 var (
+	//go:embed user.lua
+	userSrc string
 	//go:embed snapshot.lua
 	snapshotSrc string
 	//go:embed sys.lua
@@ -107,7 +116,8 @@ type Store struct {
 	snap *redis.Script
 	sys  *redis.Script
 	mod  *redis.Script
-	head []any // constant leading ARGV of snapshot.lua
+	head []any     // constant leading ARGV of snapshot.lua
+	args sync.Pool // of *snapArgs
 }
 
 // New returns a Store on rdb (use a client with ContextTimeoutEnabled, so
@@ -116,11 +126,15 @@ func New(rdb redis.Scripter, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{rdb: rdb, cfg: cfg, snap: redis.NewScript(snapshotSrc), sys: redis.NewScript(sysSrc), mod: redis.NewScript(modSrc)}
-	s.head = []any{cfg.Prefix, secs(cfg.UserTTL), secs(cfg.WindowTTL), secs(cfg.SnapshotTTL),
+	s := &Store{rdb: rdb, cfg: cfg, snap: script(snapshotSrc), sys: script(sysSrc), mod: script(modSrc)}
+	s.head = []any{cfg.Prefix, secs(cfg.UserTTL), secs(cfg.WindowTTL), cfg.SnapshotTTL.Milliseconds(),
 		cfg.RaidWindow.Milliseconds(), cfg.RaidVelocity10s, cfg.MaxRecent}
+	s.args.New = func() any { return newSnapArgs() }
 	return s, nil
 }
+
+// script returns a script with the history codec (user.lua) prepended.
+func script(src string) *redis.Script { return redis.NewScript(userSrc + "\n" + src) }
 
 // Config returns the store's configuration.
 func (s *Store) Config() Config { return s.cfg }
@@ -157,11 +171,15 @@ type Msg struct {
 // before that message into out[i] (len(out) >= len(msgs)). Messages of the
 // batch see the earlier ones of the same batch.
 //
-// Idempotency: each message's snapshot is cached under its msg id for
-// Config.SnapshotTTL; a message seen again within that time (a batch retried
-// after a failed decision write, or a duplicated message) gets the cached
-// snapshot and is not counted twice. After the TTL a retried message is
-// counted again and its snapshot includes itself; that is the residual risk.
+// Idempotency: each message's snapshot is cached in its author's history
+// (keyed by a 64-bit hash of the msg id) for Config.SnapshotTTL of message
+// time, at most Config.MaxRecent per (channel, user); a message seen again
+// within that time (a batch retried after a failed decision write, a batch
+// re-read or taken over after a crash, or a duplicated message) gets the
+// cached snapshot and is not counted twice. After the TTL, or behind
+// MaxRecent newer messages of the same author in the channel, a retried
+// message is counted again and its snapshot includes itself; that is the
+// residual risk.
 //
 // On error the store may or may not have been updated (a timeout can strike
 // after the script ran); out is left unchanged.
@@ -172,30 +190,155 @@ func (s *Store) Snapshots(ctx context.Context, msgs []Msg, out []features.Snapsh
 	if len(out) < len(msgs) {
 		return fmt.Errorf("read snapshots: out has %d slots for %d messages", len(out), len(msgs))
 	}
-	args := make([]any, 0, len(s.head)+1+6*len(msgs))
-	args = append(args, s.head...)
-	args = append(args, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		args = append(args, m.Channel, m.UserID, m.Login, m.MsgID, m.TsMs, hashArg(m.Hash))
-	}
+	a := s.args.Get().(*snapArgs)
+	defer s.args.Put(a)
+	args := a.build(s, msgs)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	res, err := s.snap.Run(cctx, s.rdb, nil, args...).StringSlice()
+	res, err := s.snap.Run(cctx, s.rdb, nil, args...).Text()
+	clear(a.args) // drop references to the batch's strings
 	if err != nil {
 		return fmt.Errorf("read snapshots of %d messages: %w", len(msgs), err)
 	}
-	if len(res) != len(msgs) {
-		return fmt.Errorf("read snapshots: got %d for %d messages", len(res), len(msgs))
+	if len(res) != len(msgs)*snapLen {
+		return fmt.Errorf("read snapshots: got %d bytes for %d messages, want %d", len(res), len(msgs), len(msgs)*snapLen)
 	}
-	for i, r := range res {
-		var row [event.DecisionSnapshotLen]int64
-		if err := parseRow(r, &row); err != nil {
-			return fmt.Errorf("read snapshot of message %q: %w", msgs[i].MsgID, err)
-		}
-		out[i] = Unpack(&row)
+	for i := range msgs {
+		out[i] = decodeSnap(res[i*snapLen:])
 	}
 	return nil
+}
+
+// snapLen is the size of one binary snapshot (snapFmt in user.lua).
+const snapLen = 92
+
+// decodeSnap decodes one snapFmt snapshot from the start of b.
+func decodeSnap(b string) features.Snapshot {
+	i8 := func(o int) int64 {
+		var v uint64
+		for k := 7; k >= 0; k-- {
+			v = v<<8 | uint64(b[o+k])
+		}
+		return int64(v)
+	}
+	i4 := func(o int) int32 {
+		return int32(uint32(b[o]) | uint32(b[o+1])<<8 | uint32(b[o+2])<<16 | uint32(b[o+3])<<24)
+	}
+	return features.Snapshot{
+		UserMsgCount: i8(0), UserMsgs10s: i4(8), UserMsgs60s: i4(12), FirstSeenMs: i8(16), LastMsgMs: i8(24),
+		SameAsLast: i4(32) != 0, SysWarns: i4(36), SysDeletes: i4(40), SysTimeouts: i4(44),
+		HumanDeletes: i4(48), HumanTimeouts: i4(52), HumanBans: i4(56), LastSysActionMs: i8(60), LastSysWarnMs: i8(68),
+		ChanMsgs10s: i4(76), ChanMsgs60s: i4(80), RaidActive: i4(84) != 0, DupCount60s: i4(88),
+	}
+}
+
+// maxLogin caps the login bytes a history keeps (Twitch logins have at most 25).
+const maxLogin = 255
+
+// snapArgs builds the ARGV of snapshot.lua; it is reused through Store.args.
+type snapArgs struct {
+	args    []any
+	blob    []byte
+	users   map[userKey]int // slot (1-based) of each (channel, user)
+	dups    map[dupKey]int
+	chans   map[string]int
+	ukeys   []any // history keys by user slot
+	uids    []any // user ids by user slot
+	names   []any // channel names by channel slot
+	rkeys   []any // raid keys by channel slot
+	dfields []any // copypasta fields by slot
+}
+
+type userKey struct{ ch, user string }
+
+type dupKey struct {
+	ch   string
+	hash uint64
+}
+
+func newSnapArgs() *snapArgs {
+	return &snapArgs{users: map[userKey]int{}, dups: map[dupKey]int{}, chans: map[string]int{}}
+}
+
+// build returns the ARGV for msgs (valid until the next build).
+func (a *snapArgs) build(s *Store, msgs []Msg) []any {
+	clear(a.users)
+	clear(a.dups)
+	clear(a.chans)
+	a.ukeys, a.uids, a.names, a.rkeys, a.dfields = a.ukeys[:0], a.uids[:0], a.names[:0], a.rkeys[:0], a.dfields[:0]
+	a.blob = a.blob[:0]
+	p := s.cfg.Prefix
+	for i := range msgs {
+		m := &msgs[i]
+		c, ok := a.chans[m.Channel]
+		if !ok {
+			c = len(a.chans) + 1
+			a.chans[m.Channel] = c
+			a.names = append(a.names, m.Channel)
+			a.rkeys = append(a.rkeys, p+"raid:"+m.Channel)
+		}
+		u, ok := a.users[userKey{m.Channel, m.UserID}]
+		if !ok {
+			u = len(a.users) + 1
+			a.users[userKey{m.Channel, m.UserID}] = u
+			a.uids = append(a.uids, m.UserID)
+			a.ukeys = append(a.ukeys, p+"u:"+m.Channel+":"+m.UserID)
+		}
+		d := 0
+		if m.Hash != 0 {
+			if d, ok = a.dups[dupKey{m.Channel, m.Hash}]; !ok {
+				d = len(a.dups) + 1
+				a.dups[dupKey{m.Channel, m.Hash}] = d
+				a.dfields = append(a.dfields, m.Channel+":"+hashArg(m.Hash))
+			}
+		}
+		login := m.Login
+		if len(login) > maxLogin {
+			login = login[:maxLogin]
+		}
+		b := a.blob
+		b = binary.LittleEndian.AppendUint64(b, uint64(m.TsMs))
+		b = binary.LittleEndian.AppendUint32(b, uint32(u))
+		b = binary.LittleEndian.AppendUint32(b, uint32(d))
+		b = binary.LittleEndian.AppendUint32(b, uint32(c))
+		b = binary.LittleEndian.AppendUint64(b, msgIDHash(m.MsgID))
+		b = binary.LittleEndian.AppendUint64(b, m.Hash)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(login)))
+		a.blob = append(b, login...)
+	}
+	args := append(a.args[:0], s.head...)
+	lo, hi := msgs[0].TsMs, msgs[0].TsMs
+	for i := range msgs {
+		lo, hi = min(lo, msgs[i].TsMs), max(hi, msgs[i].TsMs)
+	}
+	args = append(args, len(msgs), len(a.ukeys), len(a.dfields), len(a.names), floorDiv(lo, 1000), floorDiv(hi, 1000), a.blob)
+	args = append(args, a.ukeys...)
+	args = append(args, a.rkeys...)
+	args = append(args, a.dfields...)
+	args = append(args, a.names...)
+	args = append(args, a.uids...)
+	a.args = args
+	return args
+}
+
+// floorDiv is a/b rounded down (Lua's math.floor(a / b) for these values).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// msgIDHash is the 64-bit FNV-1a hash of a msg id, the key of its cached
+// snapshot in the author's history (0 is mapped to 1).
+func msgIDHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return max(h, 1)
 }
 
 // SysAction is one action this system executed.
@@ -287,29 +430,4 @@ func hashArg(h uint64) string {
 		return "0"
 	}
 	return strconv.FormatUint(h, 16)
-}
-
-// parseRow parses the script's CSV of DecisionSnapshotLen integers.
-func parseRow(s string, row *[event.DecisionSnapshotLen]int64) error {
-	i := 0
-	start := 0
-	for j := 0; j <= len(s); j++ {
-		if j < len(s) && s[j] != ',' {
-			continue
-		}
-		if i >= len(row) {
-			return fmt.Errorf("more than %d values in %q", len(row), s)
-		}
-		n, err := strconv.ParseInt(s[start:j], 10, 64)
-		if err != nil {
-			return fmt.Errorf("parse snapshot value %d: %w", i, err)
-		}
-		row[i] = n
-		i++
-		start = j + 1
-	}
-	if i != len(row) {
-		return fmt.Errorf("%d values in %q, want %d", i, s, len(row))
-	}
-	return nil
 }

@@ -18,21 +18,21 @@ for i = 0, n - 1 do
   if redis.call('SET', P .. 'sa:' .. mid, '1', 'NX', 'EX', userTTL) then
     local cu = ch .. ':' .. user
     local uk = P .. 'u:' .. cu
-    local f = redis.call('HMGET', uk, 'lsa', 'lsw')
+    local u = userDecode(redis.call('GET', uk) or nil)
     if kind == 'W' then
-      redis.call('HINCRBY', uk, 'sw', 1)
-      if ts > (tonumber(f[2]) or 0) then redis.call('HSET', uk, 'lsw', string.format('%d', ts)) end
+      u.sw = u.sw + 1
+      if ts > u.lsw then u.lsw = ts end
     elseif kind == 'D' then
-      redis.call('HINCRBY', uk, 'sd', 1)
+      u.sd = u.sd + 1
       redis.call('SET', P .. 'sd:' .. mid, '1', 'EX', markTTL)
     elseif kind == 'T' then
-      redis.call('HINCRBY', uk, 'st', 1)
+      u.st = u.st + 1
       local tk = P .. 'st:' .. cu
       redis.call('INCR', tk)
       redis.call('EXPIRE', tk, markTTL)
     end
-    if ts > (tonumber(f[1]) or 0) then redis.call('HSET', uk, 'lsa', string.format('%d', ts)) end
-    redis.call('EXPIRE', uk, userTTL)
+    if ts > u.lsa then u.lsa = ts end
+    redis.call('SET', uk, userEncode(u), 'EX', userTTL)
     applied = applied + 1
   end
 end

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
@@ -123,6 +124,8 @@ func Parse(data []byte) (*Policy, error) {
 	}
 	if f.Version == "" {
 		fail("version", "missing")
+	} else if strings.ContainsAny(f.Version, ", \t\r\n") {
+		fail("version", "%q contains a comma or white space (the decision log writes it in a CSV)", f.Version)
 	}
 	if f.FeatureSet != features.SetVersion {
 		fail("feature_set", "is %q, want %q (the feature set this build computes)", f.FeatureSet, features.SetVersion)

@@ -201,6 +201,7 @@ func TestParse_Errors(t *testing.T) {
 		{name: "not_json", doc: "{", substr: "decode risk policy"},
 		{name: "trailing_data", doc: allWeights + "{}", substr: "data after the JSON object"},
 		{name: "missing_version", doc: policyJSON(map[string]string{"version": `""`}), fields: []string{"version"}},
+		{name: "comma_in_version", doc: policyJSON(map[string]string{"version": `"v1,2"`}), fields: []string{"version"}},
 		{name: "wrong_feature_set", doc: policyJSON(map[string]string{"feature_set": `"fs-0"`}), fields: []string{"feature_set"}},
 		{name: "missing_bias", doc: strings.Replace(allWeights, `"bias": -1.5,`, "", 1), fields: []string{"bias"}},
 		{name: "missing_weight", doc: strings.Replace(allWeights, `"caps_ratio": 0.5,`, "", 1), fields: []string{`weights["caps_ratio"]`}},
