@@ -12,31 +12,31 @@ const ChatSchemaVersion = "1"
 // Chat is one chat message (an IRC PRIVMSG) as ingest publishes it on the chat
 // stream. Field comments give the stream field name; times carry their unit.
 type Chat struct {
-	MsgID        string // msg_id: Twitch message id (the `id` tag), a UUID
-	RoomID       string // room_id: channel's user id
-	Channel      string // channel: channel login, without '#'
-	UserID       string // user_id: sender's user id
-	Login        string // login: sender's login
-	DisplayName  string // display_name: unescaped display name
-	Text         string // text: message bytes as sent (raw, not UTF-8 validated), CTCP ACTION wrapper removed
-	IsAction     bool   // is_action: the message was a /me (CTCP ACTION)
-	TmiSentTsMs  int64  // tmi_sent_ts: Twitch server time, Unix milliseconds
-	ReceivedAtUs int64  // received_at_us: when ingest read the line, Unix microseconds
+	MsgID        string `json:"msg_id"`         // msg_id: Twitch message id (the `id` tag), a UUID
+	RoomID       string `json:"room_id"`        // room_id: channel's user id
+	Channel      string `json:"channel"`        // channel: channel login, without '#'
+	UserID       string `json:"user_id"`        // user_id: sender's user id
+	Login        string `json:"login"`          // login: sender's login
+	DisplayName  string `json:"display_name"`   // display_name: unescaped display name
+	Text         string `json:"text"`           // text: message bytes as sent (raw, not UTF-8 validated), CTCP ACTION wrapper removed
+	IsAction     bool   `json:"is_action"`      // is_action: the message was a /me (CTCP ACTION)
+	TmiSentTsMs  int64  `json:"tmi_sent_ts"`    // tmi_sent_ts: Twitch server time, Unix milliseconds
+	ReceivedAtUs int64  `json:"received_at_us"` // received_at_us: when ingest read the line, Unix microseconds
 
-	Broadcaster      bool // broadcaster
-	Moderator        bool // moderator
-	VIP              bool // vip
-	Subscriber       bool // subscriber
-	SubMonths        int  // sub_months: subscribed months (badge-info), 0 if none
-	FirstMsg         bool // first_msg: the user's first message in this channel
-	ReturningChatter bool // returning_chatter
+	Broadcaster      bool `json:"broadcaster"`       // broadcaster
+	Moderator        bool `json:"moderator"`         // moderator
+	VIP              bool `json:"vip"`               // vip
+	Subscriber       bool `json:"subscriber"`        // subscriber
+	SubMonths        int  `json:"sub_months"`        // sub_months: subscribed months (badge-info), 0 if none
+	FirstMsg         bool `json:"first_msg"`         // first_msg: the user's first message in this channel
+	ReturningChatter bool `json:"returning_chatter"` // returning_chatter
 
-	ReplyParentMsgID       string // reply_parent_msg_id: "" when not a reply
-	ReplyParentLogin       string // reply_parent_login
-	ReplyParentDisplayName string // reply_parent_display_name (unescaped)
-	SourceRoomID           string // source_room_id: shared chat origin room, "" if none
-	EmoteCount             int    // emote_count: in-bounds emote ranges
-	EmoteChars             int    // emote_chars: code points covered by emotes
+	ReplyParentMsgID       string `json:"reply_parent_msg_id"`       // reply_parent_msg_id: "" when not a reply
+	ReplyParentLogin       string `json:"reply_parent_login"`        // reply_parent_login
+	ReplyParentDisplayName string `json:"reply_parent_display_name"` // reply_parent_display_name (unescaped)
+	SourceRoomID           string `json:"source_room_id"`            // source_room_id: shared chat origin room, "" if none
+	EmoteCount             int    `json:"emote_count"`               // emote_count: in-bounds emote ranges
+	EmoteChars             int    `json:"emote_chars"`               // emote_chars: code points covered by emotes
 }
 
 // Stream field names of Chat.

@@ -33,12 +33,19 @@ const (
 	PathPolicyRollout DecisionPath = "policy_rollout"
 )
 
+// DecisionPaths lists every DecisionPath.
+var DecisionPaths = [...]DecisionPath{PathDeterministic, PathFailOpen, PathExplore, PathPolicyShadow, PathPolicyRollout}
+
 // Failure reasons (field failure_reason). Empty means none.
 const (
 	FailureBadInput            = "bad_input"             // the chat entry did not decode
 	FailureFeatureStoreTimeout = "feature_store_timeout" // the feature-store round trip ran out of time
 	FailureFeatureStoreError   = "feature_store_error"   // the feature store answered with an error or was unreachable
 )
+
+// FailureReasons lists every value of Decision.FailureReason, "" (none)
+// first.
+var FailureReasons = [...]string{"", FailureBadInput, FailureFeatureStoreTimeout, FailureFeatureStoreError}
 
 // DecisionSnapshotNames names, in order, the values of Decision.Snapshot: the
 // feature-store state of the author and channel just BEFORE the message (see
@@ -122,134 +129,153 @@ var (
 // without spaces; floats are written in the shortest form that parses back
 // to the same bits; booleans are "0"/"1"; nothing is nullable: absent values
 // are "" (strings) or 0.
+//
+// Its JSON form (MarshalJSON; schemas/log_event.json) has one property per
+// value, named by the json tags (the names above), plus schema_version;
+// Validate checks the constraints of that schema without allocating.
 type Decision struct {
 	// decision_id (string, UUID v5): deterministic id of the decision,
 	// SHA-1 name-based over "<src_id>/<msg_id>" (see DecisionID); replaying
 	// the same entry yields the same id. Join key for rewards; idempotency
 	// key of the executed action; seed of the exploration draw.
-	DecisionID string
+	DecisionID string `json:"decision_id"`
 	// src_id (string): the chat stream entry ID this decision answers.
-	SrcID string
+	SrcID string `json:"src_id"`
 	// msg_id, room_id, channel, user_id, login (strings): copied from the
 	// chat event (Twitch message id, channel user id, channel login, author
 	// user id, author login).
-	MsgID, RoomID, Channel, UserID, Login string
+	MsgID   string `json:"msg_id"`
+	RoomID  string `json:"room_id"`
+	Channel string `json:"channel"`
+	UserID  string `json:"user_id"`
+	Login   string `json:"login"`
 
 	// tmi_sent_ts (int, Unix ms; times[0]): Twitch's server time of the
 	// message (0 if Twitch did not send it).
-	TmiSentTsMs int64
+	TmiSentTsMs int64 `json:"tmi_sent_ts"`
 	// received_at_us (int, Unix µs; times[1]): when ingest read the message.
-	ReceivedAtUs int64
+	ReceivedAtUs int64 `json:"received_at_us"`
 	// read_at_us (int, Unix µs; own field): when decide's XREADGROUP
 	// returned the batch.
-	ReadAtUs int64
+	ReadAtUs int64 `json:"read_at_us"`
 	// decided_at_us (int, Unix µs; times[2]): when the decision (after
 	// clamp and exploration) was made, before it was written.
-	DecidedAtUs int64
+	DecidedAtUs int64 `json:"decided_at_us"`
 	// event_time_ms (int, Unix ms; times[3]): the decision's clock:
 	// tmi_sent_ts, or received_at_us/1000 when tmi_sent_ts is 0, or
 	// read_at_us/1000 when both are 0. Feature windows, ages and clamp
 	// cooldowns use only this time, so a replay is deterministic.
-	EventTimeMs int64
+	EventTimeMs int64 `json:"event_time_ms"`
 
 	// broadcaster, moderator, vip, subscriber (0/1; trust[0..3]),
 	// sub_months (int; trust[4]), first_msg, returning_chatter, is_reply,
 	// is_action (0/1; trust[5..8]): the author's trust flags from the chat
 	// event (inputs of the vector and the clamp).
-	Broadcaster, Moderator, VIP, Subscriber       bool
-	SubMonths                                     int32
-	FirstMsg, ReturningChatter, IsReply, IsAction bool
+	Broadcaster      bool  `json:"broadcaster"`
+	Moderator        bool  `json:"moderator"`
+	VIP              bool  `json:"vip"`
+	Subscriber       bool  `json:"subscriber"`
+	SubMonths        int32 `json:"sub_months"`
+	FirstMsg         bool  `json:"first_msg"`
+	ReturningChatter bool  `json:"returning_chatter"`
+	IsReply          bool  `json:"is_reply"`
+	IsAction         bool  `json:"is_action"`
 
 	// feature_set (string; versions[0]): version of the state-vector
 	// layout, e.g. "fs-1" (schemas/features/<feature_set>.json names the
 	// values).
-	FeatureSet string
+	FeatureSet string `json:"feature_set"`
 	// features (CSV of float32; own field): the state vector s, in
 	// feature_set order. Empty when the entry did not decode (failure_reason
 	// bad_input).
-	Features []float32
+	Features []float32 `json:"features"`
 	// msg_features (CSV of numbers; own field): the message features, in
 	// DecisionMsgFeatureNames order (DecisionMsgFeatureLen values, or empty
 	// for bad_input).
-	MsgFeatures []float64
+	MsgFeatures []float64 `json:"msg_features"`
 	// text_hash (string, 16 lower-case hex digits; own field): XXH64 of the
 	// normalised text ("0000000000000000" when empty); keys the copypasta
 	// counter.
-	TextHash uint64
+	TextHash uint64 `json:"text_hash"`
 	// snapshot (CSV of ints; own field): the feature-store state before this
 	// message, in DecisionSnapshotNames order (all zero when the store
 	// failed).
-	Snapshot [DecisionSnapshotLen]int64
+	Snapshot [DecisionSnapshotLen]int64 `json:"snapshot"`
 
 	// risk_score (float64 in [0, 1]; own field): the deterministic risk
 	// score.
-	RiskScore float64
+	RiskScore float64 `json:"risk_score"`
 	// action_deterministic (action string, e.g. "WARN", "TIMEOUT_600";
 	// actions[0]): what the deterministic risk policy asked for.
-	ActionDeterministic Action
+	ActionDeterministic Action `json:"action_deterministic"`
 	// action_requested (action string; actions[1]): what the deciding
 	// policy asked for; equals action_deterministic on the deterministic
 	// path.
-	ActionRequested Action
+	ActionRequested Action `json:"action_requested"`
 	// action_final (action string; own field): what was executed (after the
 	// clamp and exploration); always one of DiscreteActions.
-	ActionFinal Action
+	ActionFinal Action `json:"action_final"`
 	// action_final_idx (int 0..NumDiscreteActions-1; actions[2]): index of
 	// action_final in DiscreteActions (action_set).
-	ActionFinalIdx int
+	ActionFinalIdx int `json:"action_final_idx"`
 	// clamp_rules (CSV of rule names, "" when none; own field): the clamp
 	// rules that changed the greedy action (see decide/internal/clamp
 	// RULES.md).
-	ClampRules []string
+	ClampRules []string `json:"clamp_rules"`
 	// over_budget (0/1; own field): the decision path had used up its
 	// latency budget before the clamp ran (clamp input; logged so replay is
 	// deterministic).
-	OverBudget bool
+	OverBudget bool `json:"over_budget"`
 	// decision_path (enum; own field): deterministic | fail_open | explore |
 	// policy_shadow | policy_rollout.
-	Path DecisionPath
+	Path DecisionPath `json:"decision_path"`
 	// failure_reason (enum, "" when none; own field): bad_input |
 	// feature_store_timeout | feature_store_error.
-	FailureReason string
+	FailureReason string `json:"failure_reason"`
 	// policy_version (string without commas; versions[1]): version of the
 	// risk policy file that scored the message ("" for bad_input).
-	PolicyVersion string
+	PolicyVersion string `json:"policy_version"`
 	// clamp_version (string; versions[2]): 12 hex digits of the SHA-256 of
 	// the clamp limits in effect; replay refuses to compare across clamp
 	// versions.
-	ClampVersion string
+	ClampVersion string `json:"clamp_version"`
 	// action_set (string; versions[3]): layout of DiscreteActions, e.g.
 	// "as-1".
-	ActionSet string
+	ActionSet string `json:"action_set"`
 
 	// explore_eps (float64; explore[0]): exploration probability epsilon in
 	// effect.
-	ExploreEps float64
+	ExploreEps float64 `json:"explore_eps"`
 	// explore_draw (float64 in [0, 1); explore[1]): the uniform draw that
 	// decided exploration (explored iff draw < eps and a gentler action was
 	// allowed).
-	ExploreDraw float64
+	ExploreDraw float64 `json:"explore_draw"`
 	// explored (0/1; explore[2]): exploration changed the action.
-	Explored bool
+	Explored bool `json:"explored"`
 	// behaviour_prob (float64 in (0, 1]; explore[3]): probability with which
 	// the behaviour policy executes action_final in this state (the
 	// propensity for IPS/DR); 1 when nothing was random.
-	BehaviourProb float64
+	BehaviourProb float64 `json:"behaviour_prob"`
 	// probs (CSV of NumDiscreteActions float64; own field): the behaviour
 	// distribution over DiscreteActions (zero for actions the clamp forbids;
 	// sums to 1).
-	Probs [NumDiscreteActions]float64
+	Probs [NumDiscreteActions]float64 `json:"probs"`
 
 	// lat_decode_us, lat_features_us, lat_store_us, lat_score_us,
 	// lat_clamp_us, lat_total_us (ints, µs; lat_us[0..5]): where the time
 	// went. decode, features, score and clamp are this message's share;
 	// store is the batch's one feature-store round trip; total is read_at
 	// to decided_at.
-	LatDecodeUs, LatFeaturesUs, LatStoreUs, LatScoreUs, LatClampUs, LatTotalUs int64
+	LatDecodeUs   int64 `json:"lat_decode_us"`
+	LatFeaturesUs int64 `json:"lat_features_us"`
+	LatStoreUs    int64 `json:"lat_store_us"`
+	LatScoreUs    int64 `json:"lat_score_us"`
+	LatClampUs    int64 `json:"lat_clamp_us"`
+	LatTotalUs    int64 `json:"lat_total_us"`
 
 	// consumer (string; own field): the decide consumer (worker) name that
 	// decided.
-	Consumer string
+	Consumer string `json:"consumer"`
 }
 
 // Names of Decision's values that Chat does not already name. Those of

@@ -26,6 +26,13 @@ const (
 	ModRoomState ModKind = "roomstate" // ROOMSTATE change
 )
 
+// ModKinds lists every ModKind.
+var ModKinds = [...]ModKind{ModTimeout, ModBan, ModClear, ModDelete, ModUnban, ModUntimeout, ModWarn, ModRaid, ModRoomState}
+
+// ModSources lists the values of Mod.Source: ingest ("irc"), EventSub
+// ("eventsub") and the Twitch simulator ("sim").
+var ModSources = [...]string{"irc", "eventsub", "sim"}
+
 // ValidModKind reports whether k is one of the kinds above.
 func ValidModKind(k ModKind) bool {
 	switch k {
@@ -37,21 +44,21 @@ func ValidModKind(k ModKind) bool {
 
 // Mod is one moderator or channel event on the mod stream.
 type Mod struct {
-	Kind           ModKind // kind
-	Source         string  // source: "irc", "eventsub" or "sim"
-	RoomID         string  // room_id ("" when Twitch leaves it empty, as on CLEARMSG)
-	Channel        string  // channel login without '#'
-	TargetUserID   string  // target_user_id: actioned user (timeout, ban, unban, untimeout, warn)
-	TargetLogin    string  // target_login: actioned user's login (CLEARCHAT trailing, CLEARMSG login tag)
-	TargetMsgID    string  // target_msg_id: deleted message id (delete)
-	DurationS      int64   // duration_s: timeout length in seconds (timeout), else 0
-	Text           string  // text: deleted message text (delete)
-	ModeratorLogin string  // moderator_login: who acted ("" on IRC, which does not say)
-	RaidViewers    int     // raid_viewers (raid)
-	RaidFromLogin  string  // raid_from_login (raid)
-	Settings       string  // settings: ROOMSTATE tags as on the wire, e.g. "slow=5" (roomstate)
-	TmiSentTsMs    int64   // tmi_sent_ts: Twitch server time, Unix milliseconds
-	ReceivedAtUs   int64   // received_at_us: when ingest read it, Unix microseconds
+	Kind           ModKind `json:"kind"`            // kind
+	Source         string  `json:"source"`          // source: "irc", "eventsub" or "sim"
+	RoomID         string  `json:"room_id"`         // room_id ("" when Twitch leaves it empty, as on CLEARMSG)
+	Channel        string  `json:"channel"`         // channel login without '#'
+	TargetUserID   string  `json:"target_user_id"`  // target_user_id: actioned user (timeout, ban, unban, untimeout, warn)
+	TargetLogin    string  `json:"target_login"`    // target_login: actioned user's login (CLEARCHAT trailing, CLEARMSG login tag)
+	TargetMsgID    string  `json:"target_msg_id"`   // target_msg_id: deleted message id (delete)
+	DurationS      int64   `json:"duration_s"`      // duration_s: timeout length in seconds (timeout), else 0
+	Text           string  `json:"text"`            // text: deleted message text (delete)
+	ModeratorLogin string  `json:"moderator_login"` // moderator_login: who acted ("" on IRC, which does not say)
+	RaidViewers    int     `json:"raid_viewers"`    // raid_viewers (raid)
+	RaidFromLogin  string  `json:"raid_from_login"` // raid_from_login (raid)
+	Settings       string  `json:"settings"`        // settings: ROOMSTATE tags as on the wire, e.g. "slow=5" (roomstate)
+	TmiSentTsMs    int64   `json:"tmi_sent_ts"`     // tmi_sent_ts: Twitch server time, Unix milliseconds
+	ReceivedAtUs   int64   `json:"received_at_us"`  // received_at_us: when ingest read it, Unix microseconds
 }
 
 // Stream field names of Mod that Chat does not already name.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,23 +12,25 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
 )
 
-// ResultSchemaVersion is the version of the executions stream layout.
-const ResultSchemaVersion = "1"
+// ResultSchemaVersion is the version of the executions stream layout
+// (event.ExecutionSchemaVersion; schemas/execution.json).
+const ResultSchemaVersion = event.ExecutionSchemaVersion
 
-// Field names of an executions stream entry.
+// Field names of an executions stream entry (the event.Field constants;
+// event.Execution is the wire format).
 const (
-	FieldSchemaVersion = "schema_version" // "1"
-	FieldDecisionID    = "decision_id"    // Request.DecisionID
-	FieldMsgID         = "msg_id"         // Twitch message id the action was decided for
-	FieldRoomID        = "room_id"        // broadcaster (channel) user id
-	FieldUserID        = "user_id"        // actioned user id
-	FieldAction        = "action"         // event.Action string: WARN, DELETE, TIMEOUT_600
-	FieldStatus        = "status"         // Status string: success, already, failed, duplicate, dropped, invalid, idempotency_unavailable, canceled, dry_run
-	FieldHTTPStatus    = "http_status"    // last HTTP status, "0" when none
-	FieldAttempts      = "attempts"       // HTTP attempts, "0" when none; > 1 means retried
-	FieldLatencyUs     = "latency_us"     // microseconds from Submit to the result (queue wait, rate-limit waits, retries)
-	FieldError         = "error"          // error text, "" on success (at most 300 bytes)
-	FieldExecutedAtUs  = "executed_at_us" // when the result was known, Unix microseconds
+	FieldSchemaVersion = event.FieldSchemaVersion // "1"
+	FieldDecisionID    = event.FieldDecisionID    // Request.DecisionID
+	FieldMsgID         = event.FieldMsgID         // Twitch message id the action was decided for
+	FieldRoomID        = event.FieldRoomID        // broadcaster (channel) user id
+	FieldUserID        = event.FieldUserID        // actioned user id
+	FieldAction        = event.FieldAction        // event.Action string: WARN, DELETE, TIMEOUT_600
+	FieldStatus        = event.FieldStatus        // Status string: one of event.ExecutionStatuses
+	FieldHTTPStatus    = event.FieldHTTPStatus    // last HTTP status, "0" when none
+	FieldAttempts      = event.FieldAttempts      // HTTP attempts, "0" when none; > 1 means retried
+	FieldLatencyUs     = event.FieldLatencyUs     // microseconds from Submit to the result (queue wait, rate-limit waits, retries)
+	FieldError         = event.FieldError         // error text, "" on success
+	FieldExecutedAtUs  = event.FieldExecutedAtUs  // when the result was known, Unix microseconds
 )
 
 // Result is the outcome of one request as written to the executions stream.
@@ -47,25 +48,30 @@ type Result struct {
 	ExecutedAt time.Time
 }
 
+// execution returns r in its wire form.
+func (r *Result) execution() event.Execution {
+	return event.Execution{
+		DecisionID:   r.DecisionID,
+		MsgID:        r.MsgID,
+		RoomID:       r.RoomID,
+		UserID:       r.UserID,
+		Action:       r.Action,
+		Status:       r.Status.String(),
+		HTTPStatus:   int32(r.HTTPStatus),
+		Attempts:     int32(r.Attempts),
+		LatencyUs:    r.Latency.Microseconds(),
+		Error:        r.Err,
+		ExecutedAtUs: r.ExecutedAt.UnixMicro(),
+	}
+}
+
 // Values appends the stream entry's field/value pairs for r to dst:
 // schema_version, decision_id, msg_id, room_id, user_id, action, status,
 // http_status, attempts, latency_us, error, executed_at_us (see the Field
-// constants).
+// constants and event.Execution.Values).
 func (r *Result) Values(dst []any) []any {
-	return append(dst,
-		FieldSchemaVersion, ResultSchemaVersion,
-		FieldDecisionID, r.DecisionID,
-		FieldMsgID, r.MsgID,
-		FieldRoomID, r.RoomID,
-		FieldUserID, r.UserID,
-		FieldAction, r.Action.String(),
-		FieldStatus, r.Status.String(),
-		FieldHTTPStatus, strconv.Itoa(r.HTTPStatus),
-		FieldAttempts, strconv.Itoa(r.Attempts),
-		FieldLatencyUs, strconv.FormatInt(r.Latency.Microseconds(), 10),
-		FieldError, r.Err,
-		FieldExecutedAtUs, strconv.FormatInt(r.ExecutedAt.UnixMicro(), 10),
-	)
+	x := r.execution()
+	return x.Values(dst)
 }
 
 // resultWriter writes results to the executions stream in pipelined
