@@ -4,41 +4,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/streamsafe-rl/streamsafe/shared/config"
 )
 
 var update = flag.Bool("update", false, "rewrite CONFIG.md from the Config struct")
 
-// envVar is one variable Config reads.
-type envVar struct{ Key, Alt, Type, Default, Desc string }
-
-// envVars lists the variables of Config in field order (envconfig keeps its
-// field walk unexported; a template over it is the public way in).
-func envVars(t *testing.T) []envVar {
+// envVars lists the variables of Config in field order.
+func envVars(t *testing.T) []config.Var {
 	t.Helper()
-	const us, rs = "\x1f", "\x1e"
-	tmpl := template.Must(template.New("v").Parse(`{{range .}}{{.Key}}` + us + `{{.Alt}}` + us + `{{.Field.Type}}` + us +
-		`{{.Tags.Get "default"}}` + us + `{{.Tags.Get "desc"}}` + rs + `{{end}}`))
-	var b bytes.Buffer
-	if err := envconfig.Usaget(envPrefix, &Config{}, &b, tmpl); err != nil {
+	vars, err := config.Vars(envPrefix, &Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []envVar
-	for _, rec := range strings.Split(strings.TrimSuffix(b.String(), rs), rs) {
-		f := strings.Split(rec, us)
-		if len(f) != 5 {
-			t.Fatalf("bad usage record %q", rec)
-		}
-		out = append(out, envVar{Key: f[0], Alt: f[1], Type: f[2], Default: f[3], Desc: f[4]})
-	}
-	return out
+	return vars
 }
 
 // clearEnv unsets every variable Config reads (and their bare fallbacks),
@@ -143,60 +126,10 @@ func TestLoadConfig_Invalid(t *testing.T) {
 	}
 }
 
-// configTable renders the Markdown table of CONFIG.md from the struct tags.
-func configTable(t *testing.T) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("| Variable | Type | Default | Description |\n|---|---|---|---|\n")
-	for _, in := range envVars(t) {
-		name := "`" + in.Key + "`"
-		if in.Alt != "" {
-			name += " (or `" + in.Alt + "`)"
-		}
-		typ := in.Type
-		switch typ {
-		case "time.Duration":
-			typ = "duration"
-		case "config.Secret":
-			typ = "secret"
-		case "executor.Mode":
-			typ = "string"
-		}
-		def := in.Default
-		if def != "" {
-			def = "`" + def + "`"
-		}
-		desc := strings.ReplaceAll(in.Desc, "|", "\\|")
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, typ, def, desc)
-	}
-	return b.String()
-}
-
-const (
-	tableStart = "<!-- BEGIN GENERATED TABLE (go test ./decide -run TestConfigDoc -update) -->\n"
-	tableEnd   = "<!-- END GENERATED TABLE -->\n"
-)
-
 // TestConfigDoc keeps CONFIG.md's table in sync with Config.
 func TestConfigDoc(t *testing.T) {
-	doc, err := os.ReadFile("CONFIG.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(doc)
-	i, j := strings.Index(s, tableStart), strings.Index(s, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("CONFIG.md lacks the generated-table markers")
-	}
-	want := configTable(t)
-	if got := s[i+len(tableStart) : j]; got != want {
-		if *update {
-			s = s[:i+len(tableStart)] + want + s[j:]
-			if err := os.WriteFile("CONFIG.md", []byte(s), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		t.Errorf("CONFIG.md table is stale; run go test ./decide -run TestConfigDoc -update")
+	table := config.MarkdownTable(envVars(t), map[string]string{"executor.Mode": "string"})
+	if err := config.SyncDoc("CONFIG.md", table, *update, "go test ./decide -run TestConfigDoc -update"); err != nil {
+		t.Error(err)
 	}
 }

@@ -468,6 +468,13 @@ func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage)
 	}
 	switch {
 	case b.kept:
+		// The handler acks the kept entries itself; rejected ones are
+		// dead-lettered (and acked) now.
+		if rb := b.rejectedOnly(); rb != nil {
+			if err := c.settle(hctx, rb); err != nil {
+				return w.failed(kept, err)
+			}
+		}
 		return nil
 	case !b.settled:
 		if err := c.settle(hctx, b); err != nil {
@@ -647,20 +654,6 @@ func isNoGroup(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "NOGROUP")
 }
 
-// parseID splits a stream ID "<ms>-<seq>" (a bare "<ms>" has seq 0).
-func parseID(id string) (ms, seq uint64, ok bool) {
-	a, b, found := strings.Cut(id, "-")
-	ms, err := strconv.ParseUint(a, 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	if !found {
-		return ms, 0, true
-	}
-	seq, err = strconv.ParseUint(b, 10, 64)
-	return ms, seq, err == nil
-}
-
 // compareIDs orders stream IDs numerically (unparsable IDs sort first).
 func compareIDs(a, b string) int {
 	am, as, aok := parseID(a)
@@ -699,4 +692,34 @@ func prevID(id string) string {
 		return strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq-1, 10)
 	}
 	return strconv.FormatUint(ms-1, 10) + "-18446744073709551615"
+}
+
+// ClaimAll transfers every pending entry of the group, whoever holds it, to
+// worker 0 (XAUTOCLAIM with min-idle 0 and JUSTID, so delivery counts do
+// not change) and returns how many it moved. A single-writer consumer (the
+// sink) calls it before Run, so that worker 0's re-read of its own pending
+// entries then sees all of them in ID order, including those of a replica
+// that ran under another name.
+func (c *Consumer) ClaimAll(ctx context.Context) (int, error) {
+	name := c.ConsumerName(0)
+	start, n := "0-0", 0
+	for {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		ids, next, err := c.rdb.XAutoClaimJustID(cctx, &redis.XAutoClaimArgs{
+			Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: name, MinIdle: 0, Start: start, Count: 1000,
+		}).Result()
+		cancel()
+		if err != nil {
+			if isNoGroup(err) {
+				return n, nil
+			}
+			c.m.errors.WithLabelValues(c.cfg.Stream, opClaim).Inc()
+			return n, fmt.Errorf("claim pending entries of %q for %s: %w", c.cfg.Stream, name, err)
+		}
+		n += len(ids)
+		if next == "0-0" || next == "0" {
+			return n, nil
+		}
+		start = next
+	}
 }

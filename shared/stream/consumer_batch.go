@@ -154,8 +154,29 @@ func (b *Batch) reset() {
 }
 
 // Keep tells the consumer that the handler owns the acknowledgement of the
-// batch and will call Consumer.Ack later. Rejected entries are ignored.
+// batch and will call Consumer.Ack later for every entry it did not Reject.
+// Rejected entries are dead-lettered and acked by the consumer when the
+// handler returns nil.
 func (b *Batch) Keep() { b.kept = true }
+
+// rejectedOnly returns a batch of just the rejected entries (nil if none).
+func (b *Batch) rejectedOnly() *Batch {
+	if len(b.rejects) == 0 {
+		return nil
+	}
+	rb := &Batch{Stream: b.Stream, Group: b.Group, Consumer: b.Consumer, Source: b.Source, ReadAt: b.ReadAt, Attempt: b.Attempt, c: b.c}
+	seen := make(map[int]bool, len(b.rejects))
+	for _, r := range b.rejects {
+		if seen[r.i] {
+			continue
+		}
+		seen[r.i] = true
+		rb.Msgs = append(rb.Msgs, b.Msgs[r.i])
+		rb.Deliveries = append(rb.Deliveries, b.Deliveries[r.i])
+		rb.rejects = append(rb.rejects, reject{i: len(rb.Msgs) - 1, reason: r.reason})
+	}
+	return rb
+}
 
 // retryError marks a handler error as transient.
 type retryError struct{ err error }
