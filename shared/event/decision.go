@@ -552,19 +552,67 @@ func (d *decoder) fail(field string, err error) {
 	}
 }
 
-// group splits a grouped field into exactly n values; ok is false when the
-// field is absent (or malformed, which is recorded).
-func (d *decoder) group(field string, n int) ([]string, bool) {
+// group splits a grouped field into exactly n values (n <= maxGroup); ok
+// is false when the field is absent (or malformed, which is recorded).
+func (d *decoder) group(field string, n int) (vals [maxGroup]string, ok bool) {
 	s := d.str(field, false)
 	if s == "" {
-		return nil, false
+		return vals, false
 	}
-	parts := strings.Split(s, ",")
-	if len(parts) != n {
-		d.fail(field, fmt.Errorf("%d values, want %d", len(parts), n))
-		return nil, false
+	k := 0
+	for more := true; more; k++ {
+		var v string
+		v, s, more = cutComma(s)
+		if k < n {
+			vals[k] = v
+		}
 	}
-	return parts, true
+	if k != n {
+		d.fail(field, fmt.Errorf("%d values, want %d", k, n))
+		return vals, false
+	}
+	return vals, true
+}
+
+// maxGroup is the most values a grouped field holds (trust).
+const maxGroup = len(DecisionTrustNames)
+
+// cutComma returns the text before the first comma of s and the text after
+// it; more is false when s has no comma (then field is s).
+func cutComma(s string) (field, rest string, more bool) {
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
+}
+
+// countValues returns the number of comma-separated values in s (s != "").
+func countValues(s string) int { return strings.Count(s, ",") + 1 }
+
+// parseNumber parses a float written by appendFloat, taking a fast path for
+// the short integers it writes for whole numbers (most message features,
+// counts and flags): those convert exactly.
+func parseNumber(s string, bitSize int) (float64, error) {
+	if n := len(s); n > 0 && n <= 15 {
+		i, neg := 0, false
+		if s[0] == '-' {
+			i, neg = 1, true
+		}
+		if i < n {
+			var v int64
+			j := i
+			for ; j < n && s[j] >= '0' && s[j] <= '9'; j++ {
+				v = v*10 + int64(s[j]-'0')
+			}
+			if j == n && !(neg && v == 0) { // "-0" keeps its sign: slow path
+				if neg {
+					v = -v
+				}
+				return float64(v), nil
+			}
+		}
+	}
+	return strconv.ParseFloat(s, bitSize)
 }
 
 func (d *decoder) parseFloat(field, s string) float64 {
@@ -620,20 +668,18 @@ func (d *decoder) float64s(field string, want int) []float64 {
 	if s == "" {
 		return nil
 	}
-	parts := strings.Split(s, ",")
-	if want > 0 && len(parts) != want {
-		if d.err == nil {
-			d.err = &DecodeError{Field: field, Err: fmt.Errorf("%d values, want %d", len(parts), want)}
-		}
+	n := countValues(s)
+	if want > 0 && n != want {
+		d.fail(field, fmt.Errorf("%d values, want %d", n, want))
 		return nil
 	}
-	out := make([]float64, len(parts))
-	for i, p := range parts {
-		f, err := strconv.ParseFloat(p, 64)
+	out := make([]float64, n)
+	for i := range out {
+		var p string
+		p, s, _ = cutComma(s)
+		f, err := parseNumber(p, 64)
 		if err != nil {
-			if d.err == nil {
-				d.err = &DecodeError{Field: field, Err: err}
-			}
+			d.fail(field, err)
 			return nil
 		}
 		out[i] = f
@@ -646,14 +692,13 @@ func (d *decoder) float32s(field string) []float32 {
 	if s == "" {
 		return nil
 	}
-	parts := strings.Split(s, ",")
-	out := make([]float32, len(parts))
-	for i, p := range parts {
-		f, err := strconv.ParseFloat(p, 32)
+	out := make([]float32, countValues(s))
+	for i := range out {
+		var p string
+		p, s, _ = cutComma(s)
+		f, err := parseNumber(p, 32)
 		if err != nil {
-			if d.err == nil {
-				d.err = &DecodeError{Field: field, Err: err}
-			}
+			d.fail(field, err)
 			return nil
 		}
 		out[i] = float32(f)
@@ -666,19 +711,16 @@ func (d *decoder) intsInto(field string, dst []int64) {
 	if s == "" {
 		return
 	}
-	parts := strings.Split(s, ",")
-	if len(parts) != len(dst) {
-		if d.err == nil {
-			d.err = &DecodeError{Field: field, Err: fmt.Errorf("%d values, want %d", len(parts), len(dst))}
-		}
+	if n := countValues(s); n != len(dst) {
+		d.fail(field, fmt.Errorf("%d values, want %d", n, len(dst)))
 		return
 	}
-	for i, p := range parts {
+	for i := range dst {
+		var p string
+		p, s, _ = cutComma(s)
 		n, err := strconv.ParseInt(p, 10, 64)
 		if err != nil {
-			if d.err == nil {
-				d.err = &DecodeError{Field: field, Err: err}
-			}
+			d.fail(field, err)
 			return
 		}
 		dst[i] = n

@@ -217,3 +217,24 @@ func BenchmarkDecision_Encode(b *testing.B) {
 		dst = v.AppendArgs(dst[:0])
 	}
 }
+
+// BenchmarkDecodeDecision decodes a realistic decision entry (44 features,
+// 26 message features, clamp rules): the sink's largest CPU cost per row.
+func BenchmarkDecodeDecision(b *testing.B) {
+	d := sampleDecision()
+	d.Features = make([]float32, 44)
+	for i := range d.Features {
+		d.Features[i] = float32(i) / 7
+	}
+	kv := d.Values(nil)
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeDecision(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
