@@ -63,6 +63,12 @@ type ConsumerConfig struct {
 	// SetReady, when set, is called with true after a successful read and
 	// with false after a failed one (wire it to an ops.Readiness condition).
 	SetReady func(ok bool)
+	// Prefetch reads the next batch of new entries while the handler
+	// processes the current one, so that Redis, the reply parsing and the
+	// handler overlap (throughput). The prefetched entries are delivered
+	// (pending) one batch earlier; when a batch fails they are re-read from
+	// the pending list like the failed ones.
+	Prefetch bool
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -227,6 +233,24 @@ type worker struct {
 	nextClaim   time.Time
 	claimCursor string
 	failures    int // consecutive failures, for backoff
+	// ahead receives the prefetched read of new entries (Prefetch), nil
+	// when none is in flight.
+	ahead chan readResult
+}
+
+// readResult is the outcome of a prefetched read.
+type readResult struct {
+	msgs []redis.XMessage
+	err  error
+}
+
+// dropAhead waits for a prefetched read and forgets it: its entries are
+// pending and come back with the next re-read of the pending list.
+func (w *worker) dropAhead() {
+	if w.ahead != nil {
+		<-w.ahead
+		w.ahead = nil
+	}
 }
 
 func (c *Consumer) work(ctx context.Context, name string) {
@@ -238,6 +262,7 @@ func (c *Consumer) work(ctx context.Context, name string) {
 		}
 		break
 	}
+	defer w.dropAhead() // a prefetch in flight ends with ctx
 	for ctx.Err() == nil {
 		err := w.step(ctx)
 		if err != nil {
@@ -272,7 +297,7 @@ func (w *worker) fail(ctx context.Context, what string, err error) {
 // batch.
 func (w *worker) step(ctx context.Context) error {
 	c := w.c
-	if now := time.Now(); !w.pending && !now.Before(w.nextClaim) {
+	if now := time.Now(); !w.pending && w.ahead == nil && !now.Before(w.nextClaim) {
 		more, err := w.claim(ctx)
 		if err != nil {
 			return err
@@ -282,10 +307,53 @@ func (w *worker) step(ctx context.Context) error {
 		}
 		return nil
 	}
-	src, id, block := SourceNew, ">", c.cfg.Block
 	if w.pending {
-		src, id, block = SourcePending, w.cursor, -1
+		msgs, err := w.read(ctx, w.cursor, -1)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			w.pending = false // own backlog drained: switch to new entries
+			return nil
+		}
+		if err := w.process(ctx, SourcePending, msgs); err != nil {
+			return err
+		}
+		w.cursor = msgs[len(msgs)-1].ID
+		return nil
 	}
+	var msgs []redis.XMessage
+	var err error
+	if w.ahead != nil {
+		r := <-w.ahead
+		w.ahead = nil
+		msgs, err = r.msgs, r.err
+	} else {
+		msgs, err = w.read(ctx, ">", c.cfg.Block)
+	}
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	if c.cfg.Prefetch && ctx.Err() == nil && time.Now().Before(w.nextClaim) {
+		ch := make(chan readResult, 1)
+		w.ahead = ch
+		go func() {
+			m, err := w.read(ctx, ">", c.cfg.Block)
+			ch <- readResult{msgs: m, err: err}
+		}()
+	}
+	if err := w.process(ctx, SourceNew, msgs); err != nil {
+		w.dropAhead()
+		return err
+	}
+	return nil
+}
+
+// read runs one XREADGROUP of id ("0"/cursor for pending entries, ">" for
+// new ones) with block (-1: no BLOCK). It touches no worker state, so a
+// prefetch can run it concurrently with the handler.
+func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, error) {
+	c := w.c
 	// The blocking read is the only call cancelled by shutdown: entries it
 	// had delivered stay pending and are re-read at the next start.
 	timeout := c.cfg.CallTimeout
@@ -306,28 +374,15 @@ func (w *worker) step(ctx context.Context) error {
 		if c.cfg.SetReady != nil && ctx.Err() == nil {
 			c.cfg.SetReady(false)
 		}
-		return fmt.Errorf("read %q as %q: %w", c.cfg.Stream, w.name, err)
+		return nil, fmt.Errorf("read %q as %q: %w", c.cfg.Stream, w.name, err)
 	}
 	if c.cfg.SetReady != nil {
 		c.cfg.SetReady(true)
 	}
-	var msgs []redis.XMessage
-	if len(streams) > 0 {
-		msgs = streams[0].Messages
+	if len(streams) == 0 {
+		return nil, nil
 	}
-	if len(msgs) == 0 {
-		if w.pending {
-			w.pending = false // own backlog drained: switch to new entries
-		}
-		return nil
-	}
-	if err := w.process(ctx, src, msgs); err != nil {
-		return err
-	}
-	if w.pending {
-		w.cursor = msgs[len(msgs)-1].ID
-	}
-	return nil
+	return streams[0].Messages, nil
 }
 
 // claim runs one XAUTOCLAIM and processes what it took over. more reports
