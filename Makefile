@@ -5,7 +5,7 @@
 GO        ?= go
 BIN       := bin
 GOBIN     := $(shell $(GO) env GOPATH)/bin
-SERVICES  := ingest decide
+SERVICES  := ingest decide sink
 TOOLS     := scripts/twitchsim scripts/raidstat
 
 .PHONY: all deps build demo test lint gotest fuzz bench raid soak clean
