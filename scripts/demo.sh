@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # demo.sh runs the whole pipeline locally until Ctrl-C: a private
-# redis-server, the Twitch simulator, ingest and decide (when built). It is
-# what `make demo` runs after building into ./bin. Everything it starts is
-# stopped on exit; state lives in ./.demo (removed on the next run).
+# redis-server, the Twitch simulator, ingest, decide and sink (when built). It
+# is what `make demo` runs after building into ./bin. Everything it starts is
+# stopped on exit; state lives in ./.demo (removed on the next run) and the
+# Parquet files the sink writes in ./data (kept: the RL loop reads them).
 #
 # Environment: DEMO_REDIS_PORT (6390), DEMO_RATE (200 msgs/s), DEMO_CHANNELS (8),
-# DEMO_SCENARIO (raid: a 10x raid burst every 60 s).
+# DEMO_SCENARIO (raid: a 10x raid burst every 60 s), DEMO_DATA (./data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -15,6 +16,7 @@ PORT=${DEMO_REDIS_PORT:-6390}
 RATE=${DEMO_RATE:-200}
 CHANNELS=${DEMO_CHANNELS:-8}
 SCENARIO=${DEMO_SCENARIO:-raid}
+DATA=${DEMO_DATA:-$ROOT/data}
 SIM_WS=127.0.0.1:8765
 SIM_CTL=127.0.0.1:8766
 
@@ -72,12 +74,20 @@ if [ -x "$BIN/decide" ]; then
 	pids+=($!)
 fi
 
+if [ -x "$BIN/sink" ]; then
+	# The demo's Redis starts empty, so the sink's consumer groups do too:
+	# files of an earlier demo stay and new ones are added next to them.
+	SINK_DIR="$DATA" SINK_HTTP_ADDR=127.0.0.1:9103 SINK_FILE_AGE=10s setsid "$BIN/sink" >"$DIR/logs/sink.log" 2>&1 &
+	pids+=($!)
+fi
+
 cat <<MSG
 
 StreamSafe-RL demo is running (Ctrl-C stops everything).
   Twitch simulator  ws://$SIM_WS  ($RATE msgs/s over $CHANNELS channels, scenario $SCENARIO); stats: curl -s http://$SIM_CTL/stats
   ingest            metrics: curl -s 127.0.0.1:9101/metrics | grep streamsafe_ingest_   ready: curl -s 127.0.0.1:9101/ready
   decide            metrics: curl -s 127.0.0.1:9102/metrics | grep streamsafe_decide_
+  sink              Parquet files in $DATA (every 10 s); check them: bin/sink verify $DATA
   redis             redis-cli -p $PORT
 Look at the data:
   redis-cli -p $PORT XREVRANGE streamsafe:chat + - COUNT 3
@@ -98,6 +108,9 @@ while true; do
 	line="$(date +%T) chat=$(redis-cli -p "$PORT" XLEN streamsafe:chat) mod=$(redis-cli -p "$PORT" XLEN streamsafe:mod)"
 	if [ -x "$BIN/decide" ]; then
 		line="$line decisions=$(redis-cli -p "$PORT" XLEN streamsafe:decisions) executions=$(redis-cli -p "$PORT" XLEN streamsafe:executions)"
+	fi
+	if [ -x "$BIN/sink" ]; then
+		line="$line sunk_rows=$(curl -fsS 127.0.0.1:9103/metrics 2>/dev/null | awk '/^streamsafe_sink_rows_total/ {s+=$2} END {print s+0}')"
 	fi
 	echo "$line"
 done

@@ -8,12 +8,14 @@
 # readable summary followed, as its LAST line, by one JSON object:
 #   sent received published filtered rate_limited duplicates lost msgs_per_sec
 #   p50_ms p99_ms peak_rss_mb{...} (and decided, decide_p50_ms, decide_p99_ms,
-#   decision_duplicates, decide_lost with --stages decide)
+#   decision_duplicates, decide_lost with --stages decide; and sunk plus
+#   sink_check with --stages all)
 # It exits non-zero when lost > 0 (or, with decide, when a message has no
-# decision or two).
+# decision or two; or, with all, when the sink's files do not hold every
+# decision exactly once).
 #
 # Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
-#            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide]
+#            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide|all]
 #            [--rate-limit N] [--scenario steady|raid|reconnect] [--raid-every S]
 #            [--probe-health] [--keep]
 # --scenario raid with --raid-every S announces a raid (a 10x burst on one
@@ -43,15 +45,14 @@ while [ $# -gt 0 ]; do
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
-case "$STAGES" in ingest | decide | all) ;; *) echo "raid.sh: --stages must be ingest or decide" >&2; exit 2 ;; esac
-[ "$STAGES" = all ] && { echo "raid.sh: --stages all needs the sink, which is not built yet; use --stages decide" >&2; exit 2; }
+case "$STAGES" in ingest | decide | all) ;; *) echo "raid.sh: --stages must be ingest, decide or all" >&2; exit 2 ;; esac
 
 WORK=$ROOT/.raid/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$WORK/bin" "$WORK/logs" "$WORK/redis"
 log() { printf '[raid %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 log "building into $WORK/bin"
-for b in ingest decide scripts/twitchsim scripts/raidstat; do
+for b in ingest decide sink scripts/twitchsim scripts/raidstat; do
 	go build -o "$WORK/bin/$(basename $b)" "./$b"
 done
 
@@ -63,7 +64,7 @@ cleanup() {
 	trap - INT TERM EXIT
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis"
+	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/data"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -96,7 +97,7 @@ RHOST=${REDIS_ADDR%:*} RPORT=${REDIS_ADDR##*:}
 rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
 rcli DEL streamsafe:chat streamsafe:mod streamsafe:decisions streamsafe:executions streamsafe:deadletter >/dev/null
 
-WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport)
+WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport) SHP=$(freeport)
 SIM=http://127.0.0.1:$CTLP
 simargs=(-ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" -channels "$CHANNELS"
 	-duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn)
@@ -117,6 +118,10 @@ wait_http "http://127.0.0.1:$IHP/ready" "ingest"
 if [ "$STAGES" != ingest ]; then
 	start decide env DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/decide"
 	wait_http "http://127.0.0.1:$DHP/ready" "decide"
+fi
+if [ "$STAGES" = all ]; then
+	start sink env SINK_HTTP_ADDR="127.0.0.1:$SHP" SINK_DIR="$WORK/data" SINK_FILE_AGE=5s LOG_LEVEL=warn "$WORK/bin/sink"
+	wait_http "http://127.0.0.1:$SHP/ready" "sink"
 fi
 log "running: $RATE msgs/s over $CHANNELS channels for ${DURATION}s (stages: $STAGES, per-channel limit $RATE_LIMIT/s)"
 
@@ -160,6 +165,13 @@ if [ "$STAGES" != ingest ]; then
 		sleep 0.1
 	done
 fi
+if [ "$STAGES" = all ]; then # the sink acks decisions once their file is committed
+	for _ in $(seq 600); do
+		[ "$(rcli XINFO GROUPS streamsafe:decisions | awk 'p {print; exit} /^pending$/ {p=1}')" = 0 ] &&
+			[ "$(rcli XINFO GROUPS streamsafe:decisions | awk 'p {print; exit} /^lag$/ {p=1}')" = 0 ] && break
+		sleep 0.2
+	done
+fi
 sleep 0.5
 log "drained; collecting"
 kill "$QLOOP" 2>/dev/null || true
@@ -185,8 +197,10 @@ fi
 pidargs="twitchsim=$(pidof_name twitchsim),ingest=$(pidof_name ingest)"
 [ -n "$(pidof_name redis)" ] && pidargs="$pidargs,redis=$(pidof_name redis)"
 [ "$STAGES" != ingest ] && pidargs="$pidargs,decide=$(pidof_name decide)"
+[ "$STAGES" = all ] && pidargs="$pidargs,sink=$(pidof_name sink)"
 decargs=()
 [ "$STAGES" != ingest ] && decargs=(-decisions streamsafe:decisions)
+[ "$STAGES" = all ] && decargs+=(-sink-dir "$WORK/data")
 "$WORK/bin/raidstat" -summary -redis "$REDIS_ADDR" -sim "$SIM" -ingest "http://127.0.0.1:$IHP/metrics" \
 	"${decargs[@]}" -pids "$pidargs" >"$WORK/summary.txt"
 cat "$WORK/summary.txt"
@@ -197,5 +211,8 @@ s = json.loads(sys.argv[1])
 bad = s["lost"] > 0 or s["stream_duplicates"] > 0
 if "decided" in s:
     bad = bad or s["decide_lost"] != 0 or s["decision_duplicates"] != 0
+if "sunk" in s:
+    c = s["sink_check"]
+    bad = bad or s["sunk"] != s["decided"] or c["missing"] or c["duplicates"] or c["extra"] or c["unreadable"]
 sys.exit(1 if bad else 0)
 PY

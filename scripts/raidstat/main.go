@@ -9,12 +9,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,14 +57,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	simURL := fs.String("sim", "", "with -summary: the simulator's control URL (GET /stats)")
 	ingestURL := fs.String("ingest", "", "with -summary: ingest's /metrics URL")
 	pids := fs.String("pids", "", "with -summary: comma-separated name=pid list whose peak RSS to report")
+	sinkDir := fs.String("sink-dir", "", "the sink's data directory: with -summary, report sunk (decision rows in files) and compare them with the decisions stream; with -sink-check, check every dataset")
+	sinkCheck := fs.Bool("sink-check", false, "compare the decisions, mod and executions streams with the sink's files under -sink-dir exactly (each entry once, or dead-lettered); prints JSON, exits 1 on a mismatch")
+	modKey := fs.String("mod", "streamsafe:mod", "with -sink-check: mod stream key")
 	chaos := addChaosFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, ReadTimeout: 30 * time.Second})
 	defer rdb.Close()
+	if *sinkCheck {
+		return runSinkCheck(ctx, rdb, *sinkDir, map[string]string{
+			"decisions": *decisions, "mod": *modKey, "executions": *chaos.executions}, *chaos.deadLetter, out)
+	}
 	if *summary {
-		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *pids, out)
+		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *pids, *sinkDir, *chaos.deadLetter, out)
 	}
 	if *chaos.scenario != "" {
 		return runChaos(ctx, rdb, *chat, *decisions, *simURL, chaos, out)
@@ -213,7 +222,7 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 	return out, nil
 }
 
-func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, simURL, ingestURL, pids string, out io.Writer) error {
+func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, simURL, ingestURL, pids, sinkDir, deadLetter string, out io.Writer) error {
 	if simURL == "" || ingestURL == "" {
 		return fmt.Errorf("-summary needs -sim and -ingest")
 	}
@@ -253,7 +262,46 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 		}
 		dec = &d
 	}
-	return printSummary(out, summarize(sim, ingest, chat, dec, rss))
+	sum := summarize(sim, ingest, chat, dec, rss)
+	if sinkDir != "" && decisionsKey != "" {
+		ss, err := checkSink(ctx, rdb, decisionsKey, deadLetter, "sink", filepath.Join(sinkDir, "decisions"))
+		if err != nil {
+			return err
+		}
+		sum.Sink = &ss
+		sunk := ss.Rows
+		sum.Sunk = &sunk
+	}
+	return printSummary(out, sum)
+}
+
+// runSinkCheck implements -sink-check.
+func runSinkCheck(ctx context.Context, rdb *redis.Client, dir string, keys map[string]string, deadLetter string, out io.Writer) error {
+	if dir == "" {
+		return errors.New("-sink-check needs -sink-dir")
+	}
+	res := map[string]SinkStats{}
+	ok := true
+	for ds, key := range keys {
+		if key == "" {
+			continue
+		}
+		s, err := checkSink(ctx, rdb, key, deadLetter, "sink", filepath.Join(dir, ds))
+		if err != nil {
+			return err
+		}
+		res[ds] = s
+		ok = ok && s.OK()
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, string(b))
+	if !ok {
+		return errors.New("the sink's files do not match the streams")
+	}
+	return nil
 }
 
 // chatLatency is simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).

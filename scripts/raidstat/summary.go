@@ -54,6 +54,9 @@ type Summary struct {
 	DecideP99Ms   *float64 `json:"decide_p99_ms,omitempty"`
 	DecidedPerSec *float64 `json:"decided_per_sec,omitempty"`
 
+	Sunk *int64     `json:"sunk,omitempty"`       // decision rows in the sink's files
+	Sink *SinkStats `json:"sink_check,omitempty"` // decisions stream vs the sink's files
+
 	PeakRSSMB map[string]float64 `json:"peak_rss_mb"` // VmHWM per process
 }
 
@@ -168,6 +171,10 @@ func printSummary(w io.Writer, s Summary) error {
 	if s.Decided != nil {
 		fmt.Fprintf(w, "decide: %d decided, %d decided twice, %d without decision, p50 %.2f ms p99 %.2f ms (read -> decision written)\n",
 			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms)
+	}
+	if s.Sink != nil {
+		fmt.Fprintf(w, "sink: %d decision rows in %d files (stream %d entries, %d dead-lettered): %d missing, %d duplicate rows, %d unknown rows, %d pending, %d temporary files\n",
+			s.Sink.Rows, s.Sink.Files, s.Sink.StreamEntries, s.Sink.DeadLettered, s.Sink.Missing, s.Sink.Duplicates, s.Sink.Extra, s.Sink.PendingAtEnd, s.Sink.TmpFiles)
 	}
 	fmt.Fprintf(w, "peak RSS (MB): %v\n", s.PeakRSSMB)
 	fmt.Fprintf(w, "LOST: %.0f\n", s.Lost)
