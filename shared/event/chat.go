@@ -74,35 +74,67 @@ func b01(b bool) string {
 	return "0"
 }
 
+// ChatFields is the number of field/value pairs of a chat entry.
+const ChatFields = 24
+
+// chatFieldNames are the stream fields of a chat entry, in order (boxed
+// once: boxing a string that is not a constant allocates).
+var chatFieldNames = [ChatFields]any{
+	FieldSchemaVersion, FieldMsgID, FieldRoomID, FieldChannel, FieldUserID, FieldLogin, FieldDisplayName, FieldText,
+	FieldIsAction, FieldTmiSentTs, FieldReceivedAtUs, FieldBroadcaster, FieldModerator, FieldVIP, FieldSubscriber,
+	FieldSubMonths, FieldFirstMsg, FieldReturning, FieldReplyMsgID, FieldReplyLogin, FieldReplyDisplay,
+	FieldSourceRoomID, FieldEmoteCount, FieldEmoteChars,
+}
+
+// ChatValues are the encoded stream values of a chat message, in the order
+// of its stream fields.
+type ChatValues [ChatFields]string
+
+// Encode writes c's stream values into v. The numbers are formatted into
+// one string: a chat message costs one allocation besides v.
+func (c *Chat) Encode(v *ChatValues) {
+	var arr [96]byte
+	b := arr[:0]
+	var ends [5]int
+	b = strconv.AppendInt(b, c.TmiSentTsMs, 10)
+	ends[0] = len(b)
+	b = strconv.AppendInt(b, c.ReceivedAtUs, 10)
+	ends[1] = len(b)
+	b = strconv.AppendInt(b, int64(c.SubMonths), 10)
+	ends[2] = len(b)
+	b = strconv.AppendInt(b, int64(c.EmoteCount), 10)
+	ends[3] = len(b)
+	b = strconv.AppendInt(b, int64(c.EmoteChars), 10)
+	ends[4] = len(b)
+	nums := string(b)
+	*v = ChatValues{
+		ChatSchemaVersion, c.MsgID, c.RoomID, c.Channel, c.UserID, c.Login, c.DisplayName, c.Text,
+		b01(c.IsAction), nums[:ends[0]], nums[ends[0]:ends[1]], b01(c.Broadcaster), b01(c.Moderator), b01(c.VIP),
+		b01(c.Subscriber), nums[ends[1]:ends[2]], b01(c.FirstMsg), b01(c.ReturningChatter),
+		c.ReplyParentMsgID, c.ReplyParentLogin, c.ReplyParentDisplayName, c.SourceRoomID,
+		nums[ends[2]:ends[3]], nums[ends[3]:ends[4]],
+	}
+}
+
+// AppendArgs appends v's field/value pairs to dst as command arguments for
+// go-redis without copying or boxing the values: each value is a *string
+// into v, so v must not change until the command has been written.
+func (v *ChatValues) AppendArgs(dst []any) []any {
+	for i := range v {
+		dst = append(dst, chatFieldNames[i], &v[i])
+	}
+	return dst
+}
+
 // Values appends the stream entry's field/value pairs for c to dst (the form
 // go-redis XAddArgs.Values takes).
 func (c *Chat) Values(dst []any) []any {
-	return append(dst,
-		FieldSchemaVersion, ChatSchemaVersion,
-		FieldMsgID, c.MsgID,
-		FieldRoomID, c.RoomID,
-		FieldChannel, c.Channel,
-		FieldUserID, c.UserID,
-		FieldLogin, c.Login,
-		FieldDisplayName, c.DisplayName,
-		FieldText, c.Text,
-		FieldIsAction, b01(c.IsAction),
-		FieldTmiSentTs, strconv.FormatInt(c.TmiSentTsMs, 10),
-		FieldReceivedAtUs, strconv.FormatInt(c.ReceivedAtUs, 10),
-		FieldBroadcaster, b01(c.Broadcaster),
-		FieldModerator, b01(c.Moderator),
-		FieldVIP, b01(c.VIP),
-		FieldSubscriber, b01(c.Subscriber),
-		FieldSubMonths, strconv.Itoa(c.SubMonths),
-		FieldFirstMsg, b01(c.FirstMsg),
-		FieldReturning, b01(c.ReturningChatter),
-		FieldReplyMsgID, c.ReplyParentMsgID,
-		FieldReplyLogin, c.ReplyParentLogin,
-		FieldReplyDisplay, c.ReplyParentDisplayName,
-		FieldSourceRoomID, c.SourceRoomID,
-		FieldEmoteCount, strconv.Itoa(c.EmoteCount),
-		FieldEmoteChars, strconv.Itoa(c.EmoteChars),
-	)
+	var v ChatValues
+	c.Encode(&v)
+	for i := range v {
+		dst = append(dst, chatFieldNames[i], v[i])
+	}
+	return dst
 }
 
 // DecodeError reports a stream entry that cannot be decoded. It is never
@@ -139,6 +171,10 @@ func (d *decoder) str(field string, required bool) string {
 		return s
 	case []byte:
 		return string(s)
+	case *string: // values built by AppendArgs, before they reach Redis
+		if s != nil {
+			return *s
+		}
 	}
 	if d.err == nil {
 		d.err = &DecodeError{Field: field, Err: fmt.Errorf("unexpected type %T", v)}

@@ -113,3 +113,33 @@ func TestAction_ParseString(t *testing.T) {
 		t.Error("Harsher ordering wrong")
 	}
 }
+
+func TestChatValues_AppendArgsMatchesValues(t *testing.T) {
+	c := Chat{MsgID: "m", RoomID: "1", Channel: "c", UserID: "2", Login: "l", DisplayName: "L", Text: "hi",
+		IsAction: true, TmiSentTsMs: 1700000000000, ReceivedAtUs: 1700000000000123, Subscriber: true, SubMonths: 7,
+		ReplyParentMsgID: "p", EmoteCount: 2, EmoteChars: 9}
+	want := c.Values(nil)
+	var v ChatValues
+	c.Encode(&v)
+	got := v.AppendArgs(nil)
+	if len(got) != len(want) || len(want) != 2*ChatFields {
+		t.Fatalf("AppendArgs gave %d args, Values %d, want %d", len(got), len(want), 2*ChatFields)
+	}
+	for i := range want {
+		g := got[i]
+		if p, ok := g.(*string); ok {
+			g = *p
+		}
+		if g != want[i] {
+			t.Errorf("arg %d = %v, want %v", i, g, want[i])
+		}
+	}
+	m := map[string]any{}
+	for i := 0; i < len(got); i += 2 {
+		m[got[i].(string)] = got[i+1]
+	}
+	back, err := DecodeChat(m)
+	if err != nil || back != c {
+		t.Errorf("DecodeChat(AppendArgs) = %+v, %v; want %+v", back, err, c)
+	}
+}

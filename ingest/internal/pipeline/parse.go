@@ -180,7 +180,11 @@ func (p *Parser) chatLine(line []byte, b *twitch.Batch, recvUs int64, ev *Events
 		EmoteChars:             c.EmoteChars,
 	}
 	start := len(ev.args)
-	ev.args = e.Values(ev.args)
+	// The values stay referenced by ev.args until the XADD is written
+	// (Events are held until then); pointers avoid boxing each value.
+	v := new(event.ChatValues)
+	e.Encode(v)
+	ev.args = v.AppendArgs(ev.args)
 	ev.entries = append(ev.entries, entry{kind: k, channel: e.Channel, start: start, end: len(ev.args)})
 }
 
