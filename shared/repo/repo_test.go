@@ -79,7 +79,7 @@ func TestReadmeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"ingest/CONFIG.md", "decide/CONFIG.md"} {
+	for _, f := range []string{"ingest/CONFIG.md", "decide/CONFIG.md", "sink/CONFIG.md"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatal(err)

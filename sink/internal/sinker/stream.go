@@ -162,11 +162,13 @@ func (s *Stream[T]) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		if s.w.Committed().Contains(id) {
 			// Only an entry delivered before (pending, or taken over) can
 			// have been committed by an earlier run that crashed before
-			// its XACK. A first delivery inside a committed range means
+			// its XACK, or by an earlier attempt at this batch (a commit
+			// failed mid-batch, and the retry committed the rows buffered
+			// then). A first delivery inside a committed range means
 			// the stream or the group was recreated (or the clock went
 			// back): writing it again is loud (verify reports the
 			// overlap), skipping it could lose it.
-			if b.Source != stream.SourceNew {
+			if b.Source != stream.SourceNew || b.Attempt > 1 {
 				s.m.skipped.WithLabelValues(s.name, SkipCommitted).Inc()
 				done = append(done, msg.ID)
 				continue
