@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/streamsafe-rl/streamsafe/shared/stream"
 )
@@ -83,7 +84,8 @@ type Writer[T any] struct {
 	version string
 	bytes   int64
 	opened  time.Time
-	enc     *encoder[T] // nil before the first full chunk or after an encoder failure
+	enc     *encoder[T]               // nil before the first full chunk or after an encoder failure
+	pw      *parquet.GenericWriter[T] // Parquet writer of the last successful file, reused
 
 	committed Ranges
 	dirs      map[string]bool // partition directories known to exist (and be durable)
@@ -201,7 +203,7 @@ func (w *Writer[T]) flushChunk() {
 	if w.enc == nil && len(w.chunks) == 1 {
 		dir := w.part.Dir(w.ds.Dir)
 		if err := w.mkdirs(dir); err == nil {
-			w.enc, _ = startEncoder[T](filepath.Join(dir, tmpPrefix+w.first.String()+tmpSuffix), w.writerOptions()...)
+			w.enc, _ = startEncoder(filepath.Join(dir, tmpPrefix+w.first.String()+tmpSuffix), w.takeParquetWriter(), w.writerOptions(), w.fileMeta())
 		}
 	}
 	if w.enc != nil {
@@ -241,6 +243,8 @@ func (w *Writer[T]) Commit() (Commit, error) {
 		size, err = enc.finish(w.lastMeta())
 		if err != nil {
 			_ = os.Remove(tmp)
+		} else {
+			w.pw = enc.pw
 		}
 	}
 	if w.enc == nil && (tmp == "" || err != nil) {
@@ -290,18 +294,31 @@ func (w *Writer[T]) Abort() {
 	}
 }
 
-// writerOptions are the Parquet writer options of the current file, but
-// the footer values known only at the end (lastMeta).
+// takeParquetWriter returns the reusable Parquet writer (nil if none); the
+// encoder gives it back with a successful finish.
+func (w *Writer[T]) takeParquetWriter() *parquet.GenericWriter[T] {
+	pw := w.pw
+	w.pw = nil
+	return pw
+}
+
+// writerOptions are the options of a new Parquet writer. zstd's fastest
+// level: the encoder is on the sink's critical path, and the files are
+// read far less often than they are written.
 func (w *Writer[T]) writerOptions() []parquet.WriterOption {
 	return []parquet.WriterOption{
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(int64(w.lim.RowGroupRows)),
 		parquet.CreatedBy("streamsafe-sink", w.ds.Writer, ""),
-		parquet.KeyValueMetadata(MetaStream, w.ds.Stream),
-		parquet.KeyValueMetadata(MetaSchema, w.ds.Schema),
-		parquet.KeyValueMetadata(MetaSchemaVersion, w.version),
-		parquet.KeyValueMetadata(MetaFirstID, w.first.String()),
-		parquet.KeyValueMetadata(MetaWriter, w.ds.Writer),
+	}
+}
+
+// fileMeta returns the footer values known when a file starts (lastMeta
+// adds the others).
+func (w *Writer[T]) fileMeta() [][2]string {
+	return [][2]string{
+		{MetaStream, w.ds.Stream}, {MetaSchema, w.ds.Schema}, {MetaSchemaVersion, w.version},
+		{MetaFirstID, w.first.String()}, {MetaWriter, w.ds.Writer},
 	}
 }
 
@@ -313,14 +330,18 @@ func (w *Writer[T]) lastMeta() [][2]string {
 // writeFile writes every buffered row to path, closes the Parquet writer
 // (footer), flushes, fsyncs and closes the file, returning its size.
 func (w *Writer[T]) writeFile(path string) (int64, error) {
-	e, err := startEncoder[T](path, w.writerOptions()...)
+	e, err := startEncoder(path, w.takeParquetWriter(), w.writerOptions(), w.fileMeta())
 	if err != nil {
 		return 0, err
 	}
 	for _, c := range w.chunks {
 		e.ch <- c
 	}
-	return e.finish(w.lastMeta())
+	size, err := e.finish(w.lastMeta())
+	if err == nil {
+		w.pw = e.pw
+	}
+	return size, err
 }
 
 // mkdirs creates dir and fsyncs the parents of every directory it created,
