@@ -24,21 +24,18 @@ type encoder[T any] struct {
 // file limits either way).
 const encoderQueue = 8
 
-// startEncoder creates path and starts encoding the chunks sent to ch. pw,
-// when not nil, is a Parquet writer of an earlier file to reuse (creating
-// one allocates all its column buffers): it is reset to the new file and
-// given meta; otherwise a writer is created with opts and meta.
-func startEncoder[T any](path string, pw *parquet.GenericWriter[T], opts []parquet.WriterOption, meta [][2]string) (*encoder[T], error) {
+// startEncoder creates path and starts encoding the chunks sent to ch with
+// a new Parquet writer (opts) whose footer gets meta. A writer is never
+// reused across files: parquet-go's Reset leaves the column chunks of the
+// next file without their path_in_schema (parquet-go issue #602), which
+// readers such as Spark refuse.
+func startEncoder[T any](path string, opts []parquet.WriterOption, meta [][2]string) (*encoder[T], error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if pw == nil {
-		pw = parquet.NewGenericWriter[T](bw, opts...)
-	} else {
-		pw.Reset(bw)
-	}
+	pw := parquet.NewGenericWriter[T](bw, opts...)
 	for _, kv := range meta {
 		pw.SetKeyValueMetadata(kv[0], kv[1])
 	}

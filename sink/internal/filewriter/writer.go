@@ -84,8 +84,7 @@ type Writer[T any] struct {
 	version string
 	bytes   int64
 	opened  time.Time
-	enc     *encoder[T]               // nil before the first full chunk or after an encoder failure
-	pw      *parquet.GenericWriter[T] // Parquet writer of the last successful file, reused
+	enc     *encoder[T] // nil before the first full chunk or after an encoder failure
 
 	committed Ranges
 	dirs      map[string]bool // partition directories known to exist (and be durable)
@@ -203,7 +202,7 @@ func (w *Writer[T]) flushChunk() {
 	if w.enc == nil && len(w.chunks) == 1 {
 		dir := w.part.Dir(w.ds.Dir)
 		if err := w.mkdirs(dir); err == nil {
-			w.enc, _ = startEncoder(filepath.Join(dir, tmpPrefix+w.first.String()+tmpSuffix), w.takeParquetWriter(), w.writerOptions(), w.fileMeta())
+			w.enc, _ = startEncoder[T](filepath.Join(dir, tmpPrefix+w.first.String()+tmpSuffix), w.writerOptions(), w.fileMeta())
 		}
 	}
 	if w.enc != nil {
@@ -243,8 +242,6 @@ func (w *Writer[T]) Commit() (Commit, error) {
 		size, err = enc.finish(w.lastMeta())
 		if err != nil {
 			_ = os.Remove(tmp)
-		} else {
-			w.pw = enc.pw
 		}
 	}
 	if w.enc == nil && (tmp == "" || err != nil) {
@@ -294,14 +291,6 @@ func (w *Writer[T]) Abort() {
 	}
 }
 
-// takeParquetWriter returns the reusable Parquet writer (nil if none); the
-// encoder gives it back with a successful finish.
-func (w *Writer[T]) takeParquetWriter() *parquet.GenericWriter[T] {
-	pw := w.pw
-	w.pw = nil
-	return pw
-}
-
 // writerOptions are the options of a new Parquet writer. zstd's fastest
 // level: the encoder is on the sink's critical path, and the files are
 // read far less often than they are written.
@@ -330,18 +319,14 @@ func (w *Writer[T]) lastMeta() [][2]string {
 // writeFile writes every buffered row to path, closes the Parquet writer
 // (footer), flushes, fsyncs and closes the file, returning its size.
 func (w *Writer[T]) writeFile(path string) (int64, error) {
-	e, err := startEncoder(path, w.takeParquetWriter(), w.writerOptions(), w.fileMeta())
+	e, err := startEncoder[T](path, w.writerOptions(), w.fileMeta())
 	if err != nil {
 		return 0, err
 	}
 	for _, c := range w.chunks {
 		e.ch <- c
 	}
-	size, err := e.finish(w.lastMeta())
-	if err == nil {
-		w.pw = e.pw
-	}
-	return size, err
+	return e.finish(w.lastMeta())
 }
 
 // mkdirs creates dir and fsyncs the parents of every directory it created,

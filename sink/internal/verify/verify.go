@@ -194,6 +194,9 @@ func checkFile(path, streamName, schema string, want *parquet.Schema, first, las
 			problems = append(problems, "columns differ from schema "+schema+": "+d)
 		}
 	}
+	if err := checkChunkPaths(pf); err != nil {
+		problems = append(problems, err.Error())
+	}
 	wantPart := filewriter.PartitionOf(first)
 	if filewriter.PartitionOf(last) != wantPart {
 		problems = append(problems, "first and last IDs are in different hours")
@@ -316,4 +319,25 @@ func diffColumns(got, want *parquet.Schema) string {
 	}
 	slices.Sort(d)
 	return strings.Join(d, ", ")
+}
+
+// checkChunkPaths checks that every column chunk of every row group names
+// its column (path_in_schema) as the schema does, in schema order: readers
+// that resolve columns by path (Spark, parquet-mr) refuse a file whose
+// chunks do not, even when readers that go by position (pyarrow,
+// parquet-go) read it.
+func checkChunkPaths(pf *parquet.File) error {
+	want := pf.Schema().Columns()
+	for i, rg := range pf.Metadata().RowGroups {
+		if len(rg.Columns) != len(want) {
+			return fmt.Errorf("row group %d has %d column chunks, the schema %d columns", i, len(rg.Columns), len(want))
+		}
+		for j, cc := range rg.Columns {
+			if !slices.Equal(cc.MetaData.PathInSchema, want[j]) {
+				return fmt.Errorf("row group %d column chunk %d has path_in_schema %q, want %q",
+					i, j, strings.Join(cc.MetaData.PathInSchema, "."), strings.Join(want[j], "."))
+			}
+		}
+	}
+	return nil
 }

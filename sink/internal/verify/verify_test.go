@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -390,5 +391,50 @@ func TestDir_TemporaryAndUnknownFilesAreWarnings(t *testing.T) {
 func TestDir_MissingDirectoryIsAnError(t *testing.T) {
 	if _, err := Dir(filepath.Join(t.TempDir(), "nope"), testSchemas()); err == nil {
 		t.Error("Dir of a missing directory = nil error, want one")
+	}
+}
+
+// TestCheckChunkPaths_ResetWriter reproduces parquet-go issue #602: a
+// GenericWriter reused with Reset writes its second file's column chunks
+// without path_in_schema. verify must report such a file (Spark cannot read
+// it), and accept a file from a fresh writer.
+func TestCheckChunkPaths_ResetWriter(t *testing.T) {
+	type row struct {
+		EntryID string  `parquet:"entry_id"`
+		X       []int64 `parquet:"x,list"`
+	}
+	dir := t.TempDir()
+	var first, second bytes.Buffer
+	w := parquet.NewGenericWriter[row](&first)
+	if _, err := w.Write([]row{{EntryID: "1-0", X: []int64{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset(&second)
+	if _, err := w.Write([]row{{EntryID: "2-0", X: []int64{2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		data    []byte
+		wantBad bool
+	}{{"fresh writer", first.Bytes(), false}, {"reset writer", second.Bytes(), true}} {
+		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".parquet")
+		if err := os.WriteFile(p, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parquet.OpenFile(bytes.NewReader(c.data), int64(len(c.data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkChunkPaths(pf)
+		if (err != nil) != c.wantBad {
+			t.Errorf("%s: checkChunkPaths = %v, want error %v", c.name, err, c.wantBad)
+		}
 	}
 }
