@@ -8,7 +8,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 SERVICES  := ingest decide sink
 TOOLS     := scripts/twitchsim scripts/raidstat
 
-.PHONY: all deps build demo test lint gotest fuzz bench raid soak clean
+.PHONY: all deps build demo test lint gotest fuzz bench raid soak clean rl-env rl-lint pytest train
 
 all: build
 
@@ -34,7 +34,23 @@ lint:
 gotest:
 	REDISTEST_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...
 
-test: deps lint gotest
+test: deps lint gotest rl-lint pytest
+
+# The Python side (rl/): its virtualenv (scripts/pyenv.sh: pinned, idempotent),
+# lint, and tests. The learning tests run the real pipeline once (bin/ built).
+rl-env:
+	@scripts/pyenv.sh
+
+rl-lint: rl-env
+	cd rl && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests && .venv/bin/mypy
+
+pytest: build rl-env
+	cd rl && .venv/bin/python -m pytest -q
+
+# The whole offline learning loop at small scale (pipeline logs, rewards,
+# training, evaluation, ONNX export, report).
+train: build rl-env
+	scripts/train.sh
 
 # Short benchmark run of every hot path (numbers in the notes come from here).
 bench:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,7 +41,7 @@ func BenchmarkSink_Decisions(b *testing.B) {
 	defer rdb.Close()
 	cfg := testConfig(&testing.T{}, addr, b.TempDir())
 	cfg.Streams = "decisions"
-	cfg.BatchCount, cfg.RowGroupRows, cfg.FileRows, cfg.FileBytes, cfg.FileAge = 1000, 20_000, n, 256<<20, 30*time.Second
+	cfg.BatchCount, cfg.RowGroupRows, cfg.FileRows, cfg.FileBytes, cfg.FileAge = benchBatch, 20_000, n, 256<<20, 30*time.Second
 	cfg.HTTPAddr = ""
 	// The entries are written once to a template stream and copied
 	// server-side (COPY) before each iteration.
@@ -77,4 +79,15 @@ func BenchmarkSink_Decisions(b *testing.B) {
 		rows += n
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// benchBatch is the XREADGROUP COUNT of BenchmarkSink_Decisions.
+var benchBatch int64 = 1000
+
+func init() {
+	if v := os.Getenv("SINK_BENCH_BATCH"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			benchBatch = n
+		}
+	}
 }
