@@ -69,6 +69,12 @@ type ConsumerConfig struct {
 	// (pending) one batch earlier; when a batch fails they are re-read from
 	// the pending list like the failed ones.
 	Prefetch bool
+	// FastReads reads entries with XREADGROUP over a connection of each
+	// worker's own with a minimal RESP2 parser (one string per reply, every
+	// field a substring of it) instead of go-redis, which allocates and
+	// copies each field name and value. Needs a *redis.Client (its Options
+	// are used to connect); ignored for other clients.
+	FastReads bool
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -236,6 +242,7 @@ type worker struct {
 	// ahead receives the prefetched read of new entries (Prefetch), nil
 	// when none is in flight.
 	ahead chan readResult
+	fast  *respReader // FastReads, nil otherwise
 }
 
 // readResult is the outcome of a prefetched read.
@@ -255,6 +262,14 @@ func (w *worker) dropAhead() {
 
 func (c *Consumer) work(ctx context.Context, name string) {
 	w := &worker{c: c, name: name, log: c.log.With(keyConsumer, name), pending: true, cursor: "0", claimCursor: "0-0"}
+	if cl, ok := c.rdb.(*redis.Client); ok && c.cfg.FastReads {
+		w.fast = newRESPReader(cl.Options())
+		defer func() {
+			w.fast.mu.Lock()
+			w.fast.close()
+			w.fast.mu.Unlock()
+		}()
+	}
 	for ctx.Err() == nil {
 		if err := c.EnsureGroup(ctx); err != nil {
 			w.fail(ctx, "create group", err)
@@ -360,12 +375,22 @@ func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]re
 	if block > 0 {
 		timeout += block
 	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	streams, err := c.rdb.XReadGroup(rctx, &redis.XReadGroupArgs{
-		Group: c.cfg.Group, Consumer: w.name, Streams: []string{c.cfg.Stream, id},
-		Count: c.cfg.BatchCount, Block: block,
-	}).Result()
-	cancel()
+	var msgs []redis.XMessage
+	var err error
+	if w.fast != nil {
+		msgs, err = w.fast.xreadgroup(ctx, c.cfg.Group, w.name, c.cfg.Stream, id, c.cfg.BatchCount, block, timeout)
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		var streams []redis.XStream
+		streams, err = c.rdb.XReadGroup(rctx, &redis.XReadGroupArgs{
+			Group: c.cfg.Group, Consumer: w.name, Streams: []string{c.cfg.Stream, id},
+			Count: c.cfg.BatchCount, Block: block,
+		}).Result()
+		cancel()
+		if len(streams) > 0 {
+			msgs = streams[0].Messages
+		}
+	}
 	if errors.Is(err, redis.Nil) {
 		err = nil // BLOCK timed out
 	}
@@ -379,10 +404,7 @@ func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]re
 	if c.cfg.SetReady != nil {
 		c.cfg.SetReady(true)
 	}
-	if len(streams) == 0 {
-		return nil, nil
-	}
-	return streams[0].Messages, nil
+	return msgs, nil
 }
 
 // claim runs one XAUTOCLAIM and processes what it took over. more reports

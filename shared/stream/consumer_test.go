@@ -30,6 +30,10 @@ func newClient(t *testing.T, addr string) *redis.Client {
 	return rdb
 }
 
+// fastAndPrefetch makes testConfig turn on FastReads and Prefetch
+// (TestConsumer_FastReadsAndPrefetch runs the consumer tests that way).
+var fastAndPrefetch bool
+
 func testConfig() ConsumerConfig {
 	return ConsumerConfig{
 		Stream: testStream, Group: testGroup, DeadLetter: testDL, ConsumerPrefix: "p",
@@ -37,6 +41,34 @@ func testConfig() ConsumerConfig {
 		MinIdle: 200 * time.Millisecond, ClaimInterval: 50 * time.Millisecond,
 		MaxDeliveries: 3, CallTimeout: time.Second, InfoInterval: -1,
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		FastReads: fastAndPrefetch, Prefetch: fastAndPrefetch,
+	}
+}
+
+// TestConsumer_FastReadsAndPrefetch runs the behaviour tests of the
+// consumer again with its own RESP reader and prefetching on.
+func TestConsumer_FastReadsAndPrefetch(t *testing.T) {
+	fastAndPrefetch = true
+	defer func() { fastAndPrefetch = false }()
+	tests := []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"RestartRereadsOwnPending", TestConsumer_RestartRereadsOwnPending},
+		{"ClaimsDeadConsumersEntries", TestConsumer_ClaimsDeadConsumersEntries},
+		{"DeadLettersAfterMaxDeliveries", TestConsumer_DeadLettersAfterMaxDeliveries},
+		{"RejectDeadLetters", TestConsumer_RejectDeadLetters},
+		{"TrimmedWhilePending", TestConsumer_TrimmedWhilePending},
+		{"HandlerSettlesInOwnTransaction", TestConsumer_HandlerSettlesInOwnTransaction},
+		{"KeepAndAckLater", TestConsumer_KeepAndAckLater},
+		{"FailedBatchIsRetried", TestConsumer_FailedBatchIsRetried},
+		{"ResumesAfterRedisRestart", TestConsumer_ResumesAfterRedisRestart},
+		{"ShutdownFinishesInFlightBatch", TestConsumer_ShutdownFinishesInFlightBatch},
+		{"MultipleWorkersEachEntryOnce", TestConsumer_MultipleWorkersEachEntryOnce},
+		{"RetryInPlaceKeepsDeliveryCount", TestConsumer_RetryInPlaceKeepsDeliveryCount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.f)
 	}
 }
 
