@@ -186,6 +186,6 @@ func (c *Config) consumerConfig(ds string, setReady func(bool)) stream.ConsumerC
 		Stream: c.streamKey(ds), Group: c.Group, ConsumerPrefix: c.ConsumerName + "-" + ds, Workers: 1,
 		BatchCount: c.BatchCount, Block: c.Block, MinIdle: 24 * time.Hour, ClaimInterval: time.Hour,
 		MaxDeliveries: c.MaxDeliveries, DeadLetter: c.Keys.DeadLetter, DeadLetterMaxLen: c.DeadLetterMaxLen,
-		CallTimeout: c.CallTimeout, InfoInterval: c.InfoInterval, SetReady: setReady, Prefetch: true, FastReads: true,
+		CallTimeout: c.CallTimeout, InfoInterval: c.InfoInterval, SetReady: setReady, Prefetch: true, FastReads: true, FlatFields: true,
 	}
 }

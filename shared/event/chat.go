@@ -153,12 +153,47 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Retryable reports false: a malformed entry will not get better.
 func (e *DecodeError) Retryable() bool { return false }
 
+// decoder reads the fields of one stream entry, given as a map (go-redis)
+// or as flat name/value pairs (Fields).
 type decoder struct {
 	vals map[string]any
+	flat Fields
+	next int // flat: where the next lookup starts (fields come in wire order)
 	err  error
 }
 
+// Fields are a stream entry's field/value pairs, flat: name, value, name,
+// value... (what a stream reader that builds no map returns).
+type Fields []string
+
+// get finds field in flat, starting where the previous lookup ended: the
+// decoders ask for fields roughly in the order writers add them.
+func (d *decoder) get(field string) (string, bool) {
+	n := len(d.flat) &^ 1
+	for k := 0; k < n; k += 2 {
+		i := d.next + k
+		if i >= n {
+			i -= n
+		}
+		if d.flat[i] == field {
+			d.next = i + 2
+			if d.next >= n {
+				d.next = 0
+			}
+			return d.flat[i+1], true
+		}
+	}
+	return "", false
+}
+
 func (d *decoder) str(field string, required bool) string {
+	if d.vals == nil {
+		s, ok := d.get(field)
+		if !ok && required && d.err == nil {
+			d.err = &DecodeError{Field: field, Err: fmt.Errorf("missing")}
+		}
+		return s
+	}
 	v, ok := d.vals[field]
 	if !ok {
 		if required && d.err == nil {
@@ -212,7 +247,13 @@ func (d *decoder) bool(field string) bool {
 // ignored (forward compatible within a schema version); a missing required
 // field, a malformed number or another schema version is a *DecodeError.
 func DecodeChat(vals map[string]any) (Chat, error) {
-	d := decoder{vals: vals}
+	return decodeChat(decoder{vals: vals})
+}
+
+// DecodeChatFields is DecodeChat of flat fields.
+func DecodeChatFields(f Fields) (Chat, error) { return decodeChat(decoder{flat: f}) }
+
+func decodeChat(d decoder) (Chat, error) {
 	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ChatSchemaVersion {
 		return Chat{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported chat schema version %q (want %q)", v, ChatSchemaVersion)}
 	}

@@ -454,24 +454,27 @@ func (d *Decision) Encode(v *DecisionValues) {
 // action_final, decision_path), a malformed value or another schema version
 // is a *DecodeError (Field names the stream field).
 func DecodeDecision(vals map[string]any) (Decision, error) {
-	d := decoder{vals: vals}
+	return decodeDecision(decoder{vals: vals})
+}
+
+// DecodeDecisionFields is DecodeDecision of flat fields.
+func DecodeDecisionFields(f Fields) (Decision, error) { return decodeDecision(decoder{flat: f}) }
+
+func decodeDecision(d decoder) (Decision, error) {
+	// Fields are read in the order Values writes them, so that a decoder of
+	// flat fields finds each one where the previous one ended.
 	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != DecisionSchemaVersion {
 		return Decision{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported decision schema version %q (want %q)", v, DecisionSchemaVersion)}
 	}
-	x := Decision{
-		DecisionID:    d.str(FieldDecisionID, true),
-		SrcID:         d.str(FieldSrcID, true),
-		MsgID:         d.str(FieldMsgID, true),
-		RoomID:        d.str(FieldRoomID, false),
-		Channel:       d.str(FieldChannel, false),
-		UserID:        d.str(FieldUserID, false),
-		Login:         d.str(FieldLogin, false),
-		ReadAtUs:      d.int64(FieldReadAtUs, false),
-		OverBudget:    d.bool(FieldOverBudget),
-		Path:          DecisionPath(d.str(FieldDecisionPath, true)),
-		FailureReason: d.str(FieldFailureReason, false),
-		Consumer:      d.str(FieldConsumer, false),
-	}
+	var x Decision
+	x.DecisionID = d.str(FieldDecisionID, true)
+	x.SrcID = d.str(FieldSrcID, true)
+	x.MsgID = d.str(FieldMsgID, true)
+	x.RoomID = d.str(FieldRoomID, false)
+	x.Channel = d.str(FieldChannel, false)
+	x.UserID = d.str(FieldUserID, false)
+	x.Login = d.str(FieldLogin, false)
+	x.ReadAtUs = d.int64(FieldReadAtUs, false)
 	var times [len(DecisionTimesNames)]int64
 	d.intsInto(FieldTimes, times[:])
 	x.TmiSentTsMs, x.ReceivedAtUs, x.DecidedAtUs, x.EventTimeMs = times[0], times[1], times[2], times[3]
@@ -489,9 +492,36 @@ func DecodeDecision(vals map[string]any) (Decision, error) {
 		}
 	}
 	x.SubMonths = int32(trust[4])
-	var lat [len(DecisionLatNames)]int64
-	d.intsInto(FieldLatUs, lat[:])
-	x.LatDecodeUs, x.LatFeaturesUs, x.LatStoreUs, x.LatScoreUs, x.LatClampUs, x.LatTotalUs = lat[0], lat[1], lat[2], lat[3], lat[4], lat[5]
+	x.Features = d.float32s(FieldFeatures)
+	x.MsgFeatures = d.float64s(FieldMsgFeatures, 0)
+	if len(x.MsgFeatures) != 0 && len(x.MsgFeatures) != DecisionMsgFeatureLen && d.err == nil {
+		d.err = &DecodeError{Field: FieldMsgFeatures, Err: fmt.Errorf("%d values, want %d", len(x.MsgFeatures), DecisionMsgFeatureLen)}
+	}
+	if s := d.str(FieldTextHash, false); s != "" {
+		h, err := strconv.ParseUint(s, 16, 64)
+		if err != nil && d.err == nil {
+			d.err = &DecodeError{Field: FieldTextHash, Err: err}
+		}
+		x.TextHash = h
+	}
+	d.intsInto(FieldSnapshot, x.Snapshot[:])
+	x.RiskScore = d.float64(FieldRiskScore)
+	if v, ok := d.group(FieldActions, len(DecisionActionsNames)); ok {
+		x.ActionDeterministic = d.parseAction(FieldActions, v[0])
+		x.ActionRequested = d.parseAction(FieldActions, v[1])
+		n, err := strconv.Atoi(v[2])
+		if err != nil {
+			d.fail(FieldActions, fmt.Errorf("%s: %w", FieldActionFinalIdx, err))
+		}
+		x.ActionFinalIdx = n
+	}
+	x.ActionFinal = d.action(FieldActionFinal, true)
+	if s := d.str(FieldClampRules, false); s != "" {
+		x.ClampRules = strings.Split(s, ",")
+	}
+	x.OverBudget = d.bool(FieldOverBudget)
+	x.Path = DecisionPath(d.str(FieldDecisionPath, true))
+	x.FailureReason = d.str(FieldFailureReason, false)
 	if v, ok := d.group(FieldVersions, len(DecisionVersionsNames)); ok {
 		x.FeatureSet, x.PolicyVersion, x.ClampVersion, x.ActionSet = v[0], v[1], v[2], v[3]
 	}
@@ -507,36 +537,13 @@ func DecodeDecision(vals map[string]any) (Decision, error) {
 		}
 		x.BehaviourProb = d.parseFloat(FieldExplore, v[3])
 	}
-	if v, ok := d.group(FieldActions, len(DecisionActionsNames)); ok {
-		x.ActionDeterministic = d.parseAction(FieldActions, v[0])
-		x.ActionRequested = d.parseAction(FieldActions, v[1])
-		n, err := strconv.Atoi(v[2])
-		if err != nil {
-			d.fail(FieldActions, fmt.Errorf("%s: %w", FieldActionFinalIdx, err))
-		}
-		x.ActionFinalIdx = n
-	}
-	x.RiskScore = d.float64(FieldRiskScore)
-	x.Features = d.float32s(FieldFeatures)
-	x.MsgFeatures = d.float64s(FieldMsgFeatures, 0)
-	if len(x.MsgFeatures) != 0 && len(x.MsgFeatures) != DecisionMsgFeatureLen && d.err == nil {
-		d.err = &DecodeError{Field: FieldMsgFeatures, Err: fmt.Errorf("%d values, want %d", len(x.MsgFeatures), DecisionMsgFeatureLen)}
-	}
-	if s := d.str(FieldTextHash, false); s != "" {
-		h, err := strconv.ParseUint(s, 16, 64)
-		if err != nil && d.err == nil {
-			d.err = &DecodeError{Field: FieldTextHash, Err: err}
-		}
-		x.TextHash = h
-	}
-	d.intsInto(FieldSnapshot, x.Snapshot[:])
 	if p := d.float64s(FieldProbs, NumDiscreteActions); p != nil {
 		copy(x.Probs[:], p)
 	}
-	if s := d.str(FieldClampRules, false); s != "" {
-		x.ClampRules = strings.Split(s, ",")
-	}
-	x.ActionFinal = d.action(FieldActionFinal, true)
+	var lat [len(DecisionLatNames)]int64
+	d.intsInto(FieldLatUs, lat[:])
+	x.LatDecodeUs, x.LatFeaturesUs, x.LatStoreUs, x.LatScoreUs, x.LatClampUs, x.LatTotalUs = lat[0], lat[1], lat[2], lat[3], lat[4], lat[5]
+	x.Consumer = d.str(FieldConsumer, false)
 	if d.err != nil {
 		return Decision{}, d.err
 	}

@@ -92,7 +92,13 @@ func (x *Execution) Values(dst []any) []any {
 // decision_id, action, status), a malformed number or action, another
 // schema version or an unknown status is a *DecodeError.
 func DecodeExecution(vals map[string]any) (Execution, error) {
-	d := decoder{vals: vals}
+	return decodeExecution(decoder{vals: vals})
+}
+
+// DecodeExecutionFields is DecodeExecution of flat fields.
+func DecodeExecutionFields(f Fields) (Execution, error) { return decodeExecution(decoder{flat: f}) }
+
+func decodeExecution(d decoder) (Execution, error) {
 	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ExecutionSchemaVersion {
 		return Execution{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported execution schema version %q (want %q)", v, ExecutionSchemaVersion)}
 	}

@@ -99,7 +99,13 @@ func (m *Mod) Values(dst []any) []any {
 
 // DecodeMod decodes a mod stream entry's values.
 func DecodeMod(vals map[string]any) (Mod, error) {
-	d := decoder{vals: vals}
+	return decodeMod(decoder{vals: vals})
+}
+
+// DecodeModFields is DecodeMod of flat fields.
+func DecodeModFields(f Fields) (Mod, error) { return decodeMod(decoder{flat: f}) }
+
+func decodeMod(d decoder) (Mod, error) {
 	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ModSchemaVersion {
 		return Mod{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported mod schema version %q (want %q)", v, ModSchemaVersion)}
 	}

@@ -75,6 +75,11 @@ type ConsumerConfig struct {
 	// copies each field name and value. Needs a *redis.Client (its Options
 	// are used to connect); ignored for other clients.
 	FastReads bool
+	// FlatFields hands the handler each entry's field/value pairs as
+	// Batch.Fields (name, value, name, value...) instead of a Values map:
+	// with FastReads no map is built at all. Msgs[i].Values may then be
+	// nil; Batch.Fields is set for every batch, whatever its source.
+	FlatFields bool
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -247,8 +252,9 @@ type worker struct {
 
 // readResult is the outcome of a prefetched read.
 type readResult struct {
-	msgs []redis.XMessage
-	err  error
+	msgs   []redis.XMessage
+	fields [][]string
+	err    error
 }
 
 // dropAhead waits for a prefetched read and forgets it: its entries are
@@ -323,7 +329,7 @@ func (w *worker) step(ctx context.Context) error {
 		return nil
 	}
 	if w.pending {
-		msgs, err := w.read(ctx, w.cursor, -1)
+		msgs, fields, err := w.read(ctx, w.cursor, -1)
 		if err != nil {
 			return err
 		}
@@ -331,20 +337,21 @@ func (w *worker) step(ctx context.Context) error {
 			w.pending = false // own backlog drained: switch to new entries
 			return nil
 		}
-		if err := w.process(ctx, SourcePending, msgs); err != nil {
+		if err := w.process(ctx, SourcePending, msgs, fields); err != nil {
 			return err
 		}
 		w.cursor = msgs[len(msgs)-1].ID
 		return nil
 	}
 	var msgs []redis.XMessage
+	var fields [][]string
 	var err error
 	if w.ahead != nil {
 		r := <-w.ahead
 		w.ahead = nil
-		msgs, err = r.msgs, r.err
+		msgs, fields, err = r.msgs, r.fields, r.err
 	} else {
-		msgs, err = w.read(ctx, ">", c.cfg.Block)
+		msgs, fields, err = w.read(ctx, ">", c.cfg.Block)
 	}
 	if err != nil || len(msgs) == 0 {
 		return err
@@ -353,11 +360,11 @@ func (w *worker) step(ctx context.Context) error {
 		ch := make(chan readResult, 1)
 		w.ahead = ch
 		go func() {
-			m, err := w.read(ctx, ">", c.cfg.Block)
-			ch <- readResult{msgs: m, err: err}
+			m, f, err := w.read(ctx, ">", c.cfg.Block)
+			ch <- readResult{msgs: m, fields: f, err: err}
 		}()
 	}
-	if err := w.process(ctx, SourceNew, msgs); err != nil {
+	if err := w.process(ctx, SourceNew, msgs, fields); err != nil {
 		w.dropAhead()
 		return err
 	}
@@ -367,7 +374,7 @@ func (w *worker) step(ctx context.Context) error {
 // read runs one XREADGROUP of id ("0"/cursor for pending entries, ">" for
 // new ones) with block (-1: no BLOCK). It touches no worker state, so a
 // prefetch can run it concurrently with the handler.
-func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, error) {
+func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, [][]string, error) {
 	c := w.c
 	// The blocking read is the only call cancelled by shutdown: entries it
 	// had delivered stay pending and are re-read at the next start.
@@ -376,9 +383,10 @@ func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]re
 		timeout += block
 	}
 	var msgs []redis.XMessage
+	var fields [][]string
 	var err error
 	if w.fast != nil {
-		msgs, err = w.fast.xreadgroup(ctx, c.cfg.Group, w.name, c.cfg.Stream, id, c.cfg.BatchCount, block, timeout)
+		msgs, fields, err = w.fast.xreadgroupFields(ctx, c.cfg.Group, w.name, c.cfg.Stream, id, c.cfg.BatchCount, block, timeout, c.cfg.FlatFields)
 	} else {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		var streams []redis.XStream
@@ -399,12 +407,12 @@ func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]re
 		if c.cfg.SetReady != nil && ctx.Err() == nil {
 			c.cfg.SetReady(false)
 		}
-		return nil, fmt.Errorf("read %q as %q: %w", c.cfg.Stream, w.name, err)
+		return nil, nil, fmt.Errorf("read %q as %q: %w", c.cfg.Stream, w.name, err)
 	}
 	if c.cfg.SetReady != nil {
 		c.cfg.SetReady(true)
 	}
-	return msgs, nil
+	return msgs, fields, nil
 }
 
 // claim runs one XAUTOCLAIM and processes what it took over. more reports
@@ -431,7 +439,7 @@ func (w *worker) claim(ctx context.Context) (more bool, err error) {
 		c.m.claimed.WithLabelValues(c.cfg.Stream).Add(float64(len(msgs)))
 		w.log.LogAttrs(ctx, slog.LevelInfo, "claimed idle entries",
 			slog.Int(logging.KeyCount, len(msgs)), slog.String("first_id", msgs[0].ID))
-		if err := w.process(ctx, SourceClaimed, msgs); err != nil {
+		if err := w.process(ctx, SourceClaimed, msgs, nil); err != nil {
 			return false, err // the claimed entries are ours now: the pending re-read finds them
 		}
 	}
@@ -444,7 +452,7 @@ func (w *worker) claim(ctx context.Context) (more bool, err error) {
 
 // process handles one read's entries: drops trimmed ones, dead-letters
 // over-delivered ones, calls the handler and settles.
-func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage) error {
+func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage, fields [][]string) error {
 	c := w.c
 	// The batch is finished with a context that shutdown does not cancel;
 	// ctx only stops in-place retries.
@@ -453,11 +461,24 @@ func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage)
 	c.m.entries.WithLabelValues(stream, src.String()).Add(float64(len(msgs)))
 	b := &Batch{Stream: stream, Group: c.cfg.Group, Consumer: w.name, Source: src, ReadAt: time.Now(), Attempt: 1, c: c}
 
+	// With FlatFields, each entry's pairs by ID (from the reader, or
+	// flattened from the Values maps of a claim).
+	var flat map[string][]string
+	if c.cfg.FlatFields {
+		flat = make(map[string][]string, len(msgs))
+		for i, m := range msgs {
+			if fields != nil {
+				flat[m.ID] = fields[i]
+			} else if m.Values != nil {
+				flat[m.ID] = flatten(m.Values)
+			}
+		}
+	}
 	// Entries whose payload was trimmed while pending.
 	var trimmed []string
 	kept := msgs[:0:0]
 	for _, m := range msgs {
-		if m.Values == nil {
+		if m.Values == nil && flat[m.ID] == nil {
 			trimmed = append(trimmed, m.ID)
 			continue
 		}
@@ -512,6 +533,7 @@ func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage)
 	}
 	kept, deliveries = kept[:n], deliveries[:n]
 	if len(dead.Msgs) > 0 {
+		dead.Fields = fieldsOf(flat, dead.Msgs)
 		if err := c.settle(hctx, dead); err != nil {
 			return w.failed(dead.Msgs, err)
 		}
@@ -524,6 +546,7 @@ func (w *worker) process(ctx context.Context, src Source, msgs []redis.XMessage)
 	}
 
 	b.Msgs, b.Deliveries = kept, deliveries
+	b.Fields = fieldsOf(flat, kept)
 	c.m.batches.WithLabelValues(stream, src.String()).Inc()
 	c.m.batchSize.WithLabelValues(stream).Observe(float64(len(kept)))
 	for attempt := 1; ; attempt++ {
@@ -799,4 +822,52 @@ func (c *Consumer) ClaimAll(ctx context.Context) (int, error) {
 		}
 		start = next
 	}
+}
+
+// flatten returns a Values map as field/value pairs (values formatted as
+// go-redis would send them).
+func flatten(vals map[string]any) []string {
+	out := make([]string, 0, 2*len(vals))
+	for k, v := range vals {
+		out = append(out, k, str(v))
+	}
+	return out
+}
+
+// fieldsOf returns the pairs of msgs from flat, in order (nil without
+// FlatFields).
+func fieldsOf(flat map[string][]string, msgs []redis.XMessage) [][]string {
+	if flat == nil {
+		return nil
+	}
+	out := make([][]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = flat[m.ID]
+	}
+	return out
+}
+
+// valuesOf returns entry i of b as a Values map (for dead letters).
+func valuesOf(b *Batch, i int) map[string]any {
+	m := b.Msgs[i]
+	if m.Values != nil || b.Fields == nil {
+		return m.Values
+	}
+	f := b.Fields[i]
+	vals := make(map[string]any, len(f)/2)
+	for k := 0; k+1 < len(f); k += 2 {
+		vals[f[k]] = f[k+1]
+	}
+	return vals
+}
+
+// str formats a stream value (string, []byte or a number go-redis parsed).
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }

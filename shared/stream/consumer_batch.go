@@ -82,6 +82,9 @@ type Batch struct {
 	// Deliveries[i] is how many times Msgs[i] has been delivered, this
 	// delivery included (1 for SourceNew).
 	Deliveries []int64
+	// Fields[i] are the field/value pairs of Msgs[i] (name, value, ...)
+	// when the consumer has FlatFields; Msgs[i].Values may then be nil.
+	Fields [][]string
 
 	c       *Consumer
 	rejects []reject
@@ -121,7 +124,7 @@ func (b *Batch) Settle(p redis.Pipeliner) {
 		m := b.Msgs[r.i]
 		dl := DeadLetter{
 			SrcStream: b.Stream, SrcID: m.ID, Group: b.Group, Consumer: b.Consumer,
-			Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: m.Values,
+			Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: valuesOf(b, r.i),
 		}
 		p.XAdd(ctx, b.c.deadLetterArgs(&dl))
 	}
@@ -173,6 +176,9 @@ func (b *Batch) rejectedOnly() *Batch {
 		seen[r.i] = true
 		rb.Msgs = append(rb.Msgs, b.Msgs[r.i])
 		rb.Deliveries = append(rb.Deliveries, b.Deliveries[r.i])
+		if b.Fields != nil {
+			rb.Fields = append(rb.Fields, b.Fields[r.i])
+		}
 		rb.rejects = append(rb.rejects, reject{i: len(rb.Msgs) - 1, reason: r.reason})
 	}
 	return rb

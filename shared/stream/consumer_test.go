@@ -30,9 +30,25 @@ func newClient(t *testing.T, addr string) *redis.Client {
 	return rdb
 }
 
-// fastAndPrefetch makes testConfig turn on FastReads and Prefetch
-// (TestConsumer_FastReadsAndPrefetch runs the consumer tests that way).
-var fastAndPrefetch bool
+// fastAndPrefetch makes testConfig turn on FastReads and Prefetch, and
+// flatFields FlatFields (TestConsumer_FastReadsAndPrefetch runs the consumer
+// tests that way).
+var fastAndPrefetch, flatFields bool
+
+// fieldOf returns field name of entry i of b, from Values or Fields.
+func fieldOf(b *Batch, i int, name string) string {
+	if b.Fields != nil {
+		f := b.Fields[i]
+		for k := 0; k+1 < len(f); k += 2 {
+			if f[k] == name {
+				return f[k+1]
+			}
+		}
+		return ""
+	}
+	v, _ := b.Msgs[i].Values[name].(string)
+	return v
+}
 
 func testConfig() ConsumerConfig {
 	return ConsumerConfig{
@@ -41,7 +57,7 @@ func testConfig() ConsumerConfig {
 		MinIdle: 200 * time.Millisecond, ClaimInterval: 50 * time.Millisecond,
 		MaxDeliveries: 3, CallTimeout: time.Second, InfoInterval: -1,
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		FastReads: fastAndPrefetch, Prefetch: fastAndPrefetch,
+		FastReads: fastAndPrefetch, Prefetch: fastAndPrefetch, FlatFields: flatFields,
 	}
 }
 
@@ -70,6 +86,11 @@ func TestConsumer_FastReadsAndPrefetch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, tt.f)
 	}
+	flatFields = true
+	defer func() { flatFields = false }()
+	for _, tt := range tests {
+		t.Run("flat/"+tt.name, tt.f)
+	}
 }
 
 // recorder is a Handler that records every entry it acks, with its source
@@ -96,7 +117,7 @@ func (r *recorder) HandleBatch(_ context.Context, b *Batch) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, m := range b.Msgs {
-		n, _ := m.Values["n"].(string)
+		n := fieldOf(b, i, "n")
 		r.seen = append(r.seen, seenEntry{id: m.ID, n: n, src: b.Source, deliveries: b.Deliveries[i]})
 	}
 	return nil
@@ -288,8 +309,8 @@ func TestConsumer_RejectDeadLetters(t *testing.T) {
 	handled.Add(1)
 	var once sync.Once
 	h := HandlerFunc(func(_ context.Context, b *Batch) error {
-		for i, m := range b.Msgs {
-			if m.Values["n"] == "2" {
+		for i := range b.Msgs {
+			if fieldOf(b, i, "n") == "2" {
 				b.Reject(i, "bad_input: field n is two")
 			}
 		}

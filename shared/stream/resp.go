@@ -133,11 +133,19 @@ func (r *respReader) line() ([]byte, error) {
 // payload was deleted (trimmed while pending) has nil Values. The call is
 // bounded by timeout and by ctx (which closes the connection when done).
 func (r *respReader) xreadgroup(ctx context.Context, group, consumer, stream, id string, count int64, block, timeout time.Duration) ([]redis.XMessage, error) {
+	msgs, _, err := r.xreadgroupFields(ctx, group, consumer, stream, id, count, block, timeout, false)
+	return msgs, err
+}
+
+// xreadgroupFields is xreadgroup; with flat set it builds no Values maps
+// and returns each entry's field/value pairs in fields instead (nil for an
+// entry whose payload was deleted).
+func (r *respReader) xreadgroupFields(ctx context.Context, group, consumer, stream, id string, count int64, block, timeout time.Duration, flat bool) ([]redis.XMessage, [][]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.conn == nil {
 		if err := r.dial(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	args := []string{"XREADGROUP", "GROUP", group, consumer, "COUNT", strconv.FormatInt(count, 10)}
@@ -156,18 +164,18 @@ func (r *respReader) xreadgroup(ctx context.Context, group, consumer, stream, id
 	defer stop()
 	if err := r.write(args...); err != nil {
 		r.close()
-		return nil, fmt.Errorf("write xreadgroup: %w", ctxErr(ctx, err))
+		return nil, nil, fmt.Errorf("write xreadgroup: %w", ctxErr(ctx, err))
 	}
-	msgs, err := r.readReply(stream)
+	msgs, fields, err := r.readReply(stream, flat)
 	if err != nil {
 		var re redisError
 		if !errors.As(err, &re) && !errors.Is(err, errNilReply) {
 			r.close() // the connection is out of step
 			err = ctxErr(ctx, err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return msgs, nil
+	return msgs, fields, nil
 }
 
 // redisError is an error reply ("-ERR ...", "-NOGROUP ...").
@@ -184,14 +192,14 @@ func ctxErr(ctx context.Context, err error) error {
 
 // readReply parses an XREADGROUP reply: null, or an array of [stream,
 // entries] pairs, each entry [id, [field, value, ...] or null].
-func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
+func (r *respReader) readReply(stream string, flat bool) ([]redis.XMessage, [][]string, error) {
 	r.slab, r.offs = r.slab[:0], r.offs[:0]
 	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		if err == nil {
 			err = errNilReply
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	type entryPos struct {
 		id      int // index in offs of the ID
@@ -202,15 +210,15 @@ func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
 	var want = -1 // entries of the stream asked for
 	for s := 0; s < n; s++ {
 		if k, err := r.arrayLen(); err != nil || k != 2 {
-			return nil, fmt.Errorf("resp: stream reply: want a pair, got %d (%v)", k, err)
+			return nil, nil, fmt.Errorf("resp: stream reply: want a pair, got %d (%v)", k, err)
 		}
 		nameIdx := len(r.offs)
 		if err := r.bulk(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ne, err := r.arrayLen()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mine := r.bulkString(nameIdx) == stream
 		if mine {
@@ -218,20 +226,20 @@ func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
 		}
 		for e := 0; e < ne; e++ {
 			if k, err := r.arrayLen(); err != nil || k != 2 {
-				return nil, fmt.Errorf("resp: entry: want a pair, got %d (%v)", k, err)
+				return nil, nil, fmt.Errorf("resp: entry: want a pair, got %d (%v)", k, err)
 			}
 			p := entryPos{id: len(r.offs)}
 			if err := r.bulk(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			nf, err := r.arrayLen()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			p.fields, p.nfields = len(r.offs), nf
 			for f := 0; f < nf; f++ {
 				if err := r.bulk(); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			if mine {
@@ -240,7 +248,7 @@ func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
 		}
 	}
 	if want < 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// One string for the whole reply; every ID, name and value is a slice
 	// of it.
@@ -253,10 +261,28 @@ func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
 		return all[start:r.offs[i]]
 	}
 	msgs := make([]redis.XMessage, len(pos))
+	var fields [][]string
+	var flatAll []string
+	if flat {
+		fields = make([][]string, len(pos))
+		total := 0
+		for _, p := range pos {
+			total += max(p.nfields, 0)
+		}
+		flatAll = make([]string, 0, total)
+	}
 	for i, p := range pos {
 		msgs[i].ID = str(p.id)
 		if p.nfields < 0 {
-			continue // deleted payload: Values stays nil
+			continue // deleted payload: Values (and fields) stay nil
+		}
+		if flat {
+			start := len(flatAll)
+			for f := 0; f < p.nfields; f++ {
+				flatAll = append(flatAll, str(p.fields+f))
+			}
+			fields[i] = flatAll[start:len(flatAll):len(flatAll)]
+			continue
 		}
 		vals := make(map[string]any, p.nfields/2)
 		for f := 0; f+1 < p.nfields; f += 2 {
@@ -264,7 +290,7 @@ func (r *respReader) readReply(stream string) ([]redis.XMessage, error) {
 		}
 		msgs[i].Values = vals
 	}
-	return msgs, nil
+	return msgs, fields, nil
 }
 
 // bulkString returns bulk string i of the reply read so far (allocates;

@@ -16,8 +16,8 @@ const (
 )
 
 // DecodeDecision decodes and validates a decisions entry.
-func DecodeDecision(id string, vals map[string]any) (rows.Decision, string, int, error) {
-	d, err := event.DecodeDecision(vals)
+func DecodeDecision(id string, f []string) (rows.Decision, string, int, error) {
+	d, err := event.DecodeDecisionFields(f)
 	if err != nil {
 		return rows.Decision{}, "", 0, fmt.Errorf("decode decision: %w", err)
 	}
@@ -30,8 +30,8 @@ func DecodeDecision(id string, vals map[string]any) (rows.Decision, string, int,
 }
 
 // DecodeMod decodes and validates a mod entry.
-func DecodeMod(id string, vals map[string]any) (rows.Mod, string, int, error) {
-	m, err := event.DecodeMod(vals)
+func DecodeMod(id string, f []string) (rows.Mod, string, int, error) {
+	m, err := event.DecodeModFields(f)
 	if err != nil {
 		return rows.Mod{}, "", 0, fmt.Errorf("decode mod event: %w", err)
 	}
@@ -44,8 +44,8 @@ func DecodeMod(id string, vals map[string]any) (rows.Mod, string, int, error) {
 }
 
 // DecodeExecution decodes and validates an executions entry.
-func DecodeExecution(id string, vals map[string]any) (rows.Execution, string, int, error) {
-	x, err := event.DecodeExecution(vals)
+func DecodeExecution(id string, f []string) (rows.Execution, string, int, error) {
+	x, err := event.DecodeExecutionFields(f)
 	if err != nil {
 		return rows.Execution{}, "", 0, fmt.Errorf("decode execution: %w", err)
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/streamsafe-rl/streamsafe/sink/internal/filewriter"
 )
 
-// Decoder turns one stream entry into a row. version is the event's schema
+// Decoder turns one stream entry (its field/value pairs) into a row. version is the event's schema
 // version (rows of different versions never share a file); size estimates
 // the row's in-memory bytes (for the file byte limit). An error means the
 // entry is bad for good: it is dead-lettered with the error as reason.
-type Decoder[T any] func(id string, vals map[string]any) (row T, version string, size int, err error)
+type Decoder[T any] func(id string, fields []string) (row T, version string, size int, err error)
 
 // Acker acknowledges entries (stream.Consumer.Ack).
 type Acker interface {
@@ -74,7 +74,7 @@ func (s *Stream[T]) decodeAll(b *stream.Batch) {
 		if d.idErr != nil {
 			return
 		}
-		d.row, d.version, d.size, d.err = s.dec(msg.ID, msg.Values)
+		d.row, d.version, d.size, d.err = s.dec(msg.ID, fieldsAt(b, i))
 	}
 	workers := min(runtime.GOMAXPROCS(0), n/parallelMin+1)
 	if workers <= 1 {
@@ -308,4 +308,22 @@ func (s *Stream[T]) Buffered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Len()
+}
+
+// fieldsAt returns the field/value pairs of entry i of b: Batch.Fields
+// (the consumer's FlatFields), or its Values map flattened.
+func fieldsAt(b *stream.Batch, i int) []string {
+	if b.Fields != nil {
+		return b.Fields[i]
+	}
+	vals := b.Msgs[i].Values
+	out := make([]string, 0, 2*len(vals))
+	for k, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		out = append(out, k, s)
+	}
+	return out
 }
