@@ -49,8 +49,8 @@ type Config struct {
 	DeadLetterMaxLen int64         `split_words:"true" default:"100000" desc:"approximate MAXLEN (~) of the dead-letter stream"`
 
 	RowGroupRows int           `split_words:"true" default:"20000" desc:"rows per Parquet row group"`
-	FileRows     int           `split_words:"true" default:"200000" desc:"a file is committed at this many rows ..."`
-	FileBytes    int64         `split_words:"true" default:"268435456" desc:"... or at this many estimated bytes of buffered rows (bounds memory) ..."`
+	FileRows     int           `split_words:"true" default:"100000" desc:"a file is committed at this many rows ..."`
+	FileBytes    int64         `split_words:"true" default:"134217728" desc:"... or at this many estimated bytes of buffered rows (bounds memory: about twice this per dataset) ..."`
 	FileAge      time.Duration `split_words:"true" default:"30s" desc:"... or this long after its first row (bounds how stale the files are)"`
 
 	HTTPAddr        string        `split_words:"true" default:"127.0.0.1:9103" desc:"listen address of /metrics, /health, /ready (empty disables)"`

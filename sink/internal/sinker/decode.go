@@ -7,8 +7,10 @@ import (
 	"github.com/streamsafe-rl/streamsafe/sink/internal/rows"
 )
 
-// Estimated in-memory sizes of a row besides its strings (struct, slice
-// headers and backing arrays).
+// Estimated in-memory sizes of a row besides the bytes of its entry
+// (struct, slice headers and backing arrays). The row's strings are
+// substrings of the reply the entry came in, which they keep alive: a row
+// is charged every byte of its entry's fields.
 const (
 	decisionFixedBytes  = 1100
 	modFixedBytes       = 260
@@ -24,8 +26,7 @@ func DecodeDecision(id string, f []string) (rows.Decision, string, int, error) {
 	if err := d.Validate(); err != nil {
 		return rows.Decision{}, "", 0, fmt.Errorf("validate decision: %w", err)
 	}
-	size := decisionFixedBytes + len(id) + len(d.DecisionID) + len(d.SrcID) + len(d.MsgID) + len(d.RoomID) +
-		len(d.Channel) + len(d.UserID) + len(d.Login) + len(d.Consumer)
+	size := decisionFixedBytes + entryBytes(id, f)
 	return rows.FromDecision(id, &d), event.DecisionSchemaVersion, size, nil
 }
 
@@ -38,8 +39,7 @@ func DecodeMod(id string, f []string) (rows.Mod, string, int, error) {
 	if err := m.Validate(); err != nil {
 		return rows.Mod{}, "", 0, fmt.Errorf("validate mod event: %w", err)
 	}
-	size := modFixedBytes + len(id) + len(m.RoomID) + len(m.Channel) + len(m.TargetUserID) + len(m.TargetLogin) +
-		len(m.TargetMsgID) + len(m.Text) + len(m.ModeratorLogin) + len(m.RaidFromLogin) + len(m.Settings)
+	size := modFixedBytes + entryBytes(id, f)
 	return rows.FromMod(id, &m), event.ModSchemaVersion, size, nil
 }
 
@@ -52,6 +52,15 @@ func DecodeExecution(id string, f []string) (rows.Execution, string, int, error)
 	if err := x.Validate(); err != nil {
 		return rows.Execution{}, "", 0, fmt.Errorf("validate execution: %w", err)
 	}
-	size := executionFixedBytes + len(id) + len(x.DecisionID) + len(x.MsgID) + len(x.RoomID) + len(x.UserID) + len(x.Error)
+	size := executionFixedBytes + entryBytes(id, f)
 	return rows.FromExecution(id, &x), event.ExecutionSchemaVersion, size, nil
+}
+
+// entryBytes is the size of an entry's ID, field names and values.
+func entryBytes(id string, f []string) int {
+	n := len(id)
+	for _, s := range f {
+		n += len(s)
+	}
+	return n
 }
