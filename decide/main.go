@@ -157,8 +157,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	cm := stream.NewConsumerMetrics(reg, decider.Namespace)
-	chat, err := stream.NewConsumer(bus, cfg.consumerConfig(cfg.Keys.Chat, cfg.Group, cfg.Workers,
-		func(ok bool) { ready.Set(readyChat, ok) }), dec, log.With(logging.KeyComponent, "chat_consumer"), cm)
+	chatCfg := cfg.consumerConfig(cfg.Keys.Chat, cfg.Group, cfg.Workers, func(ok bool) { ready.Set(readyChat, ok) })
+	// The chat stream is the volume: read it with the consumer's own RESP
+	// reader into flat fields (the decider decodes those).
+	chatCfg.FastReads, chatCfg.FlatFields = true, true
+	chat, err := stream.NewConsumer(bus, chatCfg, dec, log.With(logging.KeyComponent, "chat_consumer"), cm)
 	if err != nil {
 		return fmt.Errorf("create chat consumer: %w", err)
 	}

@@ -227,7 +227,13 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 			continue
 		}
 		t0 := d.now()
-		c, err := event.DecodeChat(x.Values)
+		var c event.Chat
+		var err error
+		if b.Fields != nil { // the chat consumer's FlatFields
+			c, err = event.DecodeChatFields(b.Fields[i])
+		} else {
+			c, err = event.DecodeChat(x.Values)
+		}
 		t1 := d.now()
 		it.decodeUs = t1.Sub(t0).Microseconds()
 		d.m.stage[stageDecode].Observe(t1.Sub(t0).Seconds())
@@ -355,7 +361,19 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 // badInput handles an entry DecodeChat rejected: decided IGNORE when it has
 // a msg_id, dead-lettered otherwise.
 func (d *Decider) badInput(ctx context.Context, b *stream.Batch, i int, it *item, x *redis.XMessage, err error) {
-	str := func(f string) string { s, _ := x.Values[f].(string); return s }
+	str := func(f string) string {
+		if b.Fields != nil {
+			pairs := b.Fields[i]
+			for k := 0; k+1 < len(pairs); k += 2 {
+				if pairs[k] == f {
+					return pairs[k+1]
+				}
+			}
+			return ""
+		}
+		s, _ := x.Values[f].(string)
+		return s
+	}
 	if ok, n := d.bad.Allow(d.now()); ok {
 		d.log.LogAttrs(ctx, slog.LevelWarn, "undecodable chat entry",
 			slog.String(logging.KeyStreamID, x.ID), logging.Err(err), slog.Int64("suppressed", n))

@@ -469,3 +469,19 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestDecider_FlatFields runs the end-to-end decider tests again with the
+// chat consumer decide's main uses: its own RESP reader and flat fields.
+func TestDecider_FlatFields(t *testing.T) {
+	flatChat = true
+	defer func() { flatChat = false }()
+	for name, f := range map[string]func(*testing.T){
+		"ExactlyOnceAcrossCrashes":   TestDecider_ExactlyOnceAcrossCrashes,
+		"FailOpenAndRecovery":        TestDecider_FailOpenAndRecovery,
+		"MalformedEntries":           TestDecider_MalformedEntries,
+		"RetriedWriteIsIdempotent":   TestDecider_RetriedWriteIsIdempotent,
+		"OverlaysActionsWithinBatch": TestDecider_OverlaysActionsWithinBatch,
+	} {
+		t.Run(name, f)
+	}
+}

@@ -187,6 +187,7 @@ func (e *env) consumer(t *testing.T, o envOpts) *stream.Consumer {
 		Stream: testKeys.Chat, Group: "decide", DeadLetter: testKeys.DeadLetter, ConsumerPrefix: o.prefix,
 		Workers: o.workers, BatchCount: o.batch, Block: 20 * time.Millisecond, MinIdle: o.minIdle,
 		ClaimInterval: 50 * time.Millisecond, InfoInterval: -1, BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		FastReads: flatChat, FlatFields: flatChat,
 	}, e.dec, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -346,3 +347,7 @@ func (p *flakyTx) Exec(ctx context.Context) ([]redis.Cmder, error) {
 	p.Pipeliner.Discard()
 	return nil, errInjected
 }
+
+// flatChat makes the chat consumers of the tests read with FastReads and
+// FlatFields, as decide's main does (TestDecider_FlatFields).
+var flatChat bool
