@@ -37,7 +37,8 @@ type Config struct {
 	Dir          string        `default:"data" desc:"data directory: <dir>/<stream>/dt=YYYY-MM-DD/hour=HH/part-<first id>-<last id>.parquet"`
 	Streams      string        `default:"decisions,mod,executions" desc:"datasets to write (comma-separated subset of decisions, mod, executions)"`
 	Group        string        `default:"sink" desc:"consumer group on each stream"`
-	ConsumerName string        `split_words:"true" desc:"consumer name (default: the hostname); stable across restarts; run ONE sink replica per group (it is the single writer of its files)"`
+	ConsumerName string        `split_words:"true" desc:"consumer name and lease owner (default: the hostname); stable across restarts; more sinks of one group wait as standbys (one writer at a time)"`
+	LeaseTTL     time.Duration `split_words:"true" default:"15s" desc:"lifetime of the single-writer lease (Redis key <STREAM_DECISIONS>:sink-lease:<SINK_GROUP>); a second sink waits as a standby until it is free, a sink that cannot renew it stops"`
 	BatchCount   int64         `split_words:"true" default:"1000" desc:"entries per XREADGROUP"`
 	Block        time.Duration `default:"1s" desc:"XREADGROUP BLOCK; must be below SINK_SHUTDOWN_TIMEOUT"`
 	// MaxDeliveries is high: an entry is delivered again after every sink
@@ -89,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Group == "" {
 		add("GROUP", "must not be empty")
+	}
+	if c.LeaseTTL < time.Second {
+		add("LEASE_TTL", "must be >= 1s, got %s", c.LeaseTTL)
 	}
 	if c.BatchCount < 1 || c.BatchCount > 100_000 {
 		add("BATCH_COUNT", "must be in 1..100000, got %d", c.BatchCount)
@@ -189,3 +193,6 @@ func (c *Config) consumerConfig(ds string, setReady func(bool)) stream.ConsumerC
 		CallTimeout: c.CallTimeout, InfoInterval: c.InfoInterval, SetReady: setReady, Prefetch: true, FastReads: true, FlatFields: true,
 	}
 }
+
+// leaseKey is the Redis key of the single-writer lease of the sink group.
+func (c *Config) leaseKey() string { return c.Keys.Decisions + ":sink-lease:" + c.Group }

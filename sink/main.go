@@ -32,6 +32,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/ops"
 	"github.com/streamsafe-rl/streamsafe/shared/stream"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/filewriter"
+	"github.com/streamsafe-rl/streamsafe/sink/internal/lease"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/rows"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/sinker"
 )
@@ -69,6 +70,7 @@ type dataset struct {
 	consumer *stream.Consumer
 	run      func(ctx context.Context)       // the sinker's tick loop
 	close    func(ctx context.Context) error // final commit
+	abort    func()                          // drop the buffer (lease lost)
 }
 
 // run wires the service and runs it until ctx is done; then the consumers
@@ -97,6 +99,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	bus := redis.NewClient(cfg.busOptions())
 	defer bus.Close()
+
+	// One writer per group: wait for the lease before touching the files
+	// or claiming entries.
+	ls, err := lease.New(bus, cfg.leaseKey(), cfg.ConsumerName, cfg.LeaseTTL, log.With(logging.KeyComponent, "lease"))
+	if err != nil {
+		return err
+	}
+	if err := ls.Acquire(ctx); err != nil {
+		return err
+	}
+	log.Info("holding the single-writer lease", slog.String("lease", cfg.leaseKey()))
+
 	m := sinker.NewMetrics(reg)
 	cm := stream.NewConsumerMetrics(reg, sinker.Namespace)
 	var sets []*dataset
@@ -125,10 +139,25 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { d.run(gctx); return nil })
 	}
 	g.Go(func() error { return srv.Serve(gctx, cfg.ShutdownTimeout) })
+	g.Go(func() error { return ls.Hold(gctx) })
 	err = g.Wait()
 
+	if errors.Is(err, lease.ErrLost) {
+		// Another sink owns the entries now: commit nothing more. The
+		// buffered entries are still pending; the new holder claims them.
+		for _, d := range sets {
+			d.abort()
+		}
+		log.Error("lease lost: stopped without committing the buffered rows (they stay pending for the new holder)", logging.Err(err))
+		return err
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	defer func() {
+		if rerr := ls.Release(sctx); rerr != nil {
+			log.Warn("lease not released; it expires after SINK_LEASE_TTL", logging.Err(rerr))
+		}
+	}()
 	for _, d := range sets {
 		if cerr := d.close(sctx); cerr != nil {
 			log.Error("final commit failed; the entries stay pending and are read again at the next start",
@@ -183,7 +212,7 @@ func newDataset[T any](ctx context.Context, cfg Config, name, schema string, bus
 		case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
-	return &dataset{name: name, consumer: c, run: s.Run, close: s.Close}, nil
+	return &dataset{name: name, consumer: c, run: s.Run, close: s.Close, abort: s.Abort}, nil
 }
 
 // Compile-time checks that the decoders fit their row types.

@@ -25,7 +25,7 @@ func testConfig(t *testing.T, addr, dir string) Config {
 	t.Helper()
 	cfg := Config{
 		Redis: config.Redis{Addr: addr, DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second}, Keys: stream.DefaultKeys(), Dir: dir, Streams: "decisions,mod,executions",
-		Group: "sink", ConsumerName: "test", BatchCount: 300, Block: 100 * time.Millisecond, MaxDeliveries: 1000,
+		Group: "sink", ConsumerName: "test", LeaseTTL: 3 * time.Second, BatchCount: 300, Block: 100 * time.Millisecond, MaxDeliveries: 1000,
 		CallTimeout: 2 * time.Second, InfoInterval: time.Second, DeadLetterMaxLen: 1000,
 		RowGroupRows: 400, FileRows: 1000, FileBytes: 1 << 30, FileAge: 300 * time.Millisecond,
 		LogLevel: "info", ShutdownTimeout: 10 * time.Second,
@@ -275,6 +275,61 @@ func TestSink_RestartAfterCommittedButUnackedSkipsRows(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("temporary file not removed at start: %v", err)
+	}
+	rep, err := verify.Dir(dir, schemas())
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestSink_SecondSinkIsAStandby: a second sink of the same group (another
+// consumer name) writes nothing while the first holds the lease, and takes
+// over when the first stops: every entry lands exactly once.
+func TestSink_SecondSinkIsAStandby(t *testing.T) {
+	addr := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	dir := t.TempDir()
+	cfgA := testConfig(t, addr, dir)
+	cfgA.Streams = "decisions"
+	cfgB := cfgA
+	cfgB.ConsumerName = "standby"
+	var want []string
+	for i := range 500 {
+		d := testDecision(i)
+		want = append(want, xadd(t, rdb, cfgA.Keys.Decisions, d.Values(nil)))
+	}
+	stopA := startSink(t, cfgA)
+	waitDrained(t, rdb, cfgA.Keys.Decisions)
+	stopB := startSink(t, cfgB)
+	for i := 500; i < 1000; i++ {
+		d := testDecision(i)
+		want = append(want, xadd(t, rdb, cfgA.Keys.Decisions, d.Values(nil)))
+	}
+	waitDrained(t, rdb, cfgA.Keys.Decisions)
+	// Only A's consumer has read: B never joined the group.
+	cs, err := rdb.XInfoConsumers(context.Background(), cfgA.Keys.Decisions, "sink").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if strings.HasPrefix(c.Name, "standby") {
+			t.Errorf("the standby sink joined the group as %s while the lease was held", c.Name)
+		}
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1000; i < 1500; i++ {
+		d := testDecision(i)
+		want = append(want, xadd(t, rdb, cfgA.Keys.Decisions, d.Values(nil)))
+	}
+	waitDrained(t, rdb, cfgA.Keys.Decisions) // B took over
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileIDs(t, filepath.Join(dir, "decisions")); !slices.Equal(got, want) {
+		t.Errorf("files hold %d rows, want %d exactly once", len(got), len(want))
 	}
 	rep, err := verify.Dir(dir, schemas())
 	if err != nil || !rep.OK() {

@@ -327,3 +327,12 @@ func fieldsAt(b *stream.Batch, i int) []string {
 	}
 	return out
 }
+
+// Abort drops the buffered rows without committing them (their entries stay
+// pending in Redis) and removes the temporary file being written: for a
+// sink that lost its lease, whose entries another sink now owns.
+func (s *Stream[T]) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Abort()
+}
