@@ -80,6 +80,11 @@ type ConsumerConfig struct {
 	// with FastReads no map is built at all. Msgs[i].Values may then be
 	// nil; Batch.Fields is set for every batch, whatever its source.
 	FlatFields bool
+	// MinBatchCount, when > 0, makes the COUNT of reads of new entries
+	// adaptive between it and BatchCount: a full read doubles the next
+	// COUNT (a backlog: larger batches for throughput), a read less than
+	// half full halves it (keeping up: small batches for latency).
+	MinBatchCount int64
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -133,6 +138,9 @@ func (c ConsumerConfig) Validate() error {
 	}
 	if c.MinIdle <= c.Block {
 		bad("min idle %s must exceed block %s", c.MinIdle, c.Block)
+	}
+	if c.MinBatchCount < 0 || c.MinBatchCount > c.BatchCount {
+		bad("min batch count %d must be in 0..batch count %d", c.MinBatchCount, c.BatchCount)
 	}
 	return errors.Join(errs...)
 }
@@ -248,12 +256,14 @@ type worker struct {
 	// when none is in flight.
 	ahead chan readResult
 	fast  *respReader // FastReads, nil otherwise
+	count int64       // COUNT of the next read of new entries
 }
 
 // readResult is the outcome of a prefetched read.
 type readResult struct {
 	msgs   []redis.XMessage
 	fields [][]string
+	count  int64 // the COUNT it read with
 	err    error
 }
 
@@ -329,7 +339,7 @@ func (w *worker) step(ctx context.Context) error {
 		return nil
 	}
 	if w.pending {
-		msgs, fields, err := w.read(ctx, w.cursor, -1)
+		msgs, fields, err := w.read(ctx, w.cursor, -1, c.cfg.BatchCount)
 		if err != nil {
 			return err
 		}
@@ -346,22 +356,25 @@ func (w *worker) step(ctx context.Context) error {
 	var msgs []redis.XMessage
 	var fields [][]string
 	var err error
+	count := w.batchCount()
 	if w.ahead != nil {
 		r := <-w.ahead
 		w.ahead = nil
-		msgs, fields, err = r.msgs, r.fields, r.err
+		msgs, fields, count, err = r.msgs, r.fields, r.count, r.err
 	} else {
-		msgs, fields, err = w.read(ctx, ">", c.cfg.Block)
+		msgs, fields, err = w.read(ctx, ">", c.cfg.Block, count)
 	}
 	if err != nil || len(msgs) == 0 {
 		return err
 	}
+	w.adapt(count, len(msgs))
 	if c.cfg.Prefetch && ctx.Err() == nil && time.Now().Before(w.nextClaim) {
 		ch := make(chan readResult, 1)
 		w.ahead = ch
+		next := w.batchCount()
 		go func() {
-			m, f, err := w.read(ctx, ">", c.cfg.Block)
-			ch <- readResult{msgs: m, fields: f, err: err}
+			m, f, err := w.read(ctx, ">", c.cfg.Block, next)
+			ch <- readResult{msgs: m, fields: f, count: next, err: err}
 		}()
 	}
 	if err := w.process(ctx, SourceNew, msgs, fields); err != nil {
@@ -374,7 +387,7 @@ func (w *worker) step(ctx context.Context) error {
 // read runs one XREADGROUP of id ("0"/cursor for pending entries, ">" for
 // new ones) with block (-1: no BLOCK). It touches no worker state, so a
 // prefetch can run it concurrently with the handler.
-func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, [][]string, error) {
+func (w *worker) read(ctx context.Context, id string, block time.Duration, count int64) ([]redis.XMessage, [][]string, error) {
 	c := w.c
 	// The blocking read is the only call cancelled by shutdown: entries it
 	// had delivered stay pending and are re-read at the next start.
@@ -386,13 +399,13 @@ func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]re
 	var fields [][]string
 	var err error
 	if w.fast != nil {
-		msgs, fields, err = w.fast.xreadgroupFields(ctx, c.cfg.Group, w.name, c.cfg.Stream, id, c.cfg.BatchCount, block, timeout, c.cfg.FlatFields)
+		msgs, fields, err = w.fast.xreadgroupFields(ctx, c.cfg.Group, w.name, c.cfg.Stream, id, count, block, timeout, c.cfg.FlatFields)
 	} else {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		var streams []redis.XStream
 		streams, err = c.rdb.XReadGroup(rctx, &redis.XReadGroupArgs{
 			Group: c.cfg.Group, Consumer: w.name, Streams: []string{c.cfg.Stream, id},
-			Count: c.cfg.BatchCount, Block: block,
+			Count: count, Block: block,
 		}).Result()
 		cancel()
 		if len(streams) > 0 {
@@ -870,4 +883,32 @@ func str(v any) string {
 		return string(x)
 	}
 	return fmt.Sprint(v)
+}
+
+// batchCount returns the COUNT of the next read of new entries.
+func (w *worker) batchCount() int64 {
+	if w.c.cfg.MinBatchCount <= 0 {
+		return w.c.cfg.BatchCount
+	}
+	if w.count == 0 {
+		w.count = w.c.cfg.MinBatchCount
+	}
+	return w.count
+}
+
+// adapt sets the COUNT of the next read from how full the last one was
+// (MinBatchCount).
+func (w *worker) adapt(count int64, got int) {
+	lo, hi := w.c.cfg.MinBatchCount, w.c.cfg.BatchCount
+	if lo <= 0 {
+		return
+	}
+	switch {
+	case int64(got) >= count:
+		w.count = min(count*2, hi)
+	case int64(got) < count/2:
+		w.count = max(count/2, lo)
+	default:
+		w.count = count
+	}
 }

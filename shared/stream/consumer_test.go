@@ -630,3 +630,34 @@ func TestConsumer_RetryInPlaceKeepsDeliveryCount(t *testing.T) {
 		t.Error("Retry/IsRetry disagree")
 	}
 }
+
+func TestWorker_AdaptiveBatchCount(t *testing.T) {
+	c := &Consumer{cfg: ConsumerConfig{BatchCount: 100, MinBatchCount: 20}}
+	w := &worker{c: c}
+	steps := []struct {
+		got  int
+		want int64
+	}{
+		{20, 40},  // full: double
+		{40, 80},  // full again
+		{80, 100}, // capped at BatchCount
+		{100, 100},
+		{60, 100}, // more than half full: keep
+		{10, 50},  // less than half: halve
+		{5, 25},
+		{1, 20}, // floored at MinBatchCount
+		{0, 20},
+	}
+	for i, s := range steps {
+		n := w.batchCount()
+		w.adapt(n, s.got)
+		if got := w.batchCount(); got != s.want {
+			t.Fatalf("step %d: read %d of %d, next COUNT %d, want %d", i, s.got, n, got, s.want)
+		}
+	}
+	fixed := &worker{c: &Consumer{cfg: ConsumerConfig{BatchCount: 100}}}
+	fixed.adapt(100, 100)
+	if got := fixed.batchCount(); got != 100 {
+		t.Errorf("without MinBatchCount the COUNT is %d, want BatchCount", got)
+	}
+}
