@@ -12,34 +12,18 @@ import (
 	"time"
 
 	"github.com/streamsafe-rl/streamsafe/shared/config"
+	"github.com/streamsafe-rl/streamsafe/shared/config/configtest"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
 )
 
 var update = flag.Bool("update", false, "rewrite CONFIG.md from the Config struct")
 
 // envVars lists the variables of Config in field order.
-func envVars(t *testing.T) []config.Var {
-	t.Helper()
-	vars, err := config.Vars(envPrefix, &Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vars
-}
+func envVars(t *testing.T) []config.Var { return configtest.Vars(t, envPrefix, &Config{}) }
 
-// clearEnv unsets every variable Config reads (and their bare fallbacks),
-// so the developer's environment cannot leak into the tests.
-func clearEnv(t *testing.T) {
-	t.Helper()
-	for _, in := range envVars(t) {
-		for _, k := range []string{in.Key, in.Alt} {
-			if k != "" {
-				t.Setenv(k, "")
-				os.Unsetenv(k)
-			}
-		}
-	}
-}
+// clearEnv unsets every variable Config reads, so the developer's
+// environment cannot leak into the tests.
+func clearEnv(t *testing.T) { configtest.ClearEnv(t, envPrefix, &Config{}) }
 
 func TestLoadConfig_Defaults(t *testing.T) {
 	clearEnv(t)
