@@ -82,6 +82,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. scripts/lib.sh
 
 SCENARIO=all KILL_MODE=both RATE=3000 CHANNELS=50 DURATION=40 KEEP=0
 KILL_AT=15 RESTART_AFTER=5 STORE_DOWN_AT=10 STORE_OUTAGE=10 HELIX_PER_MIN=60000 MAX_TIMEOUT_SHARE=0.2
@@ -118,7 +119,6 @@ for b in ingest decide scripts/twitchsim scripts/raidstat; do
 	go build -o "$BIN/$(basename $b)" "./$b"
 done
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Processes of the current run, in start order. A process killed on purpose
 # is removed (forget) so that its pid is never signalled again.
@@ -164,11 +164,6 @@ forget() { # pid
 	pids=("${np[@]}")
 	names=("${nn[@]}")
 }
-wait_http() { # url, what
-	for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-	log "$2 did not become ready ($1); logs in $RUN/logs"
-	exit 1
-}
 event() { echo "$(now_ms) $*" >>"$RUN/timeline.txt"; log "$*"; }
 
 start_redis() { # name, port, dir
@@ -183,6 +178,7 @@ rcli() { redis-cli -h 127.0.0.1 -p "$BUS_PORT" "$@"; }
 # setup_run NAME: a fresh run directory, stream bus and simulator.
 setup_run() {
 	RUN=$WORK/$1
+	LOGS=$RUN/logs
 	mkdir -p "$RUN/logs"
 	: >"$RUN/timeline.txt"
 	BUS_PORT=$(freeport)
@@ -190,9 +186,6 @@ setup_run() {
 	BUS=127.0.0.1:$BUS_PORT
 	WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport)
 	SIM=http://127.0.0.1:$CTLP
-# sim_done: generation ended and nothing is in flight. A grep, not a Python
-# start-up per poll: the poll runs every 0.1 s on a box the load test needs.
-sim_done() { curl -fsS "$SIM/stats" | tr -d ' \n' | grep -q '"done":true.*"inflight":0[,}]\|"inflight":0[,}].*"done":true'; }
 	start twitchsim "$BIN/twitchsim" -ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" \
 		-channels "$CHANNELS" -duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn \
 		-helix-points-per-minute "$HELIX_PER_MIN"

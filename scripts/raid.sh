@@ -26,6 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. scripts/lib.sh
 
 RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0
 while [ $# -gt 0 ]; do
@@ -48,6 +49,7 @@ done
 case "$STAGES" in ingest | decide | all) ;; *) echo "raid.sh: --stages must be ingest, decide or all" >&2; exit 2 ;; esac
 
 WORK=$ROOT/.raid/$(date +%Y%m%d-%H%M%S)
+LOGS=$WORK/logs
 mkdir -p "$WORK/bin" "$WORK/logs" "$WORK/redis"
 log() { printf '[raid %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -56,7 +58,6 @@ for b in ingest decide sink scripts/twitchsim scripts/raidstat; do
 	go build -o "$WORK/bin/$(basename $b)" "./$b"
 done
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
 names=()
@@ -81,11 +82,6 @@ pidof_name() {
 	for i in "${!names[@]}"; do if [ "${names[i]}" = "$1" ]; then echo "${pids[i]}"; fi; done
 	return 0
 }
-wait_http() { # url, what
-	for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-	log "$2 did not become ready ($1); logs in $WORK/logs"
-	exit 1
-}
 
 if [ -z "${REDIS_ADDR:-}" ]; then
 	RP=$(freeport)
@@ -99,9 +95,6 @@ rcli DEL streamsafe:chat streamsafe:mod streamsafe:decisions streamsafe:executio
 
 WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport) SHP=$(freeport)
 SIM=http://127.0.0.1:$CTLP
-# sim_done: generation ended and nothing is in flight. A grep, not a Python
-# start-up per poll: the poll runs every 0.1 s on a box the load test needs.
-sim_done() { curl -fsS "$SIM/stats" | tr -d ' \n' | grep -q '"done":true.*"inflight":0[,}]\|"inflight":0[,}].*"done":true'; }
 simargs=(-ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" -channels "$CHANNELS"
 	-duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn)
 simargs+=(-scenario "$SCENARIO")
@@ -170,8 +163,7 @@ if [ "$STAGES" != ingest ]; then
 fi
 if [ "$STAGES" = all ]; then # the sink acks decisions once their file is committed
 	for _ in $(seq 600); do
-		[ "$(rcli XINFO GROUPS streamsafe:decisions | awk 'p {print; exit} /^pending$/ {p=1}')" = 0 ] &&
-			[ "$(rcli XINFO GROUPS streamsafe:decisions | awk 'p {print; exit} /^lag$/ {p=1}')" = 0 ] && break
+		group_idle streamsafe:decisions sink && break
 		sleep 0.2
 	done
 fi

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. scripts/lib.sh
 
 KILLS=20 RATE=3000 CHANNELS=20 MIN_GAP=0.3 MAX_GAP=2.5 SEED=$$ KEEP=0
 while [ $# -gt 0 ]; do
@@ -35,6 +36,7 @@ while [ $# -gt 0 ]; do
 done
 
 WORK=$ROOT/.raid/sinkcrash-$(date +%Y%m%d-%H%M%S)
+LOGS=$WORK/logs
 BIN=$WORK/bin DATA=$WORK/data
 mkdir -p "$BIN" "$WORK/logs" "$WORK/redis" "$DATA"
 log() { printf '[sinkcrash %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -43,7 +45,6 @@ log "building into $BIN"
 for b in ingest decide sink scripts/twitchsim scripts/raidstat; do
 	go build -o "$BIN/$(basename $b)" "./$b"
 done
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
 SINKPID=
@@ -63,11 +64,6 @@ start() { # name, command...
 	"$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
 	pids+=($!)
 }
-wait_http() { # url, what
-	for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-	log "$2 did not become ready ($1); logs in $WORK/logs"
-	exit 1
-}
 
 RP=$(freeport) WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport) SHP=$(freeport)
 start redis redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no --dir "$WORK/redis"
@@ -78,9 +74,6 @@ rcli() { redis-cli -p "$RP" "$@"; }
 # Long enough for the kills (their mean gap, plus restarts), then 5 s more.
 DURATION=$(python3 -c "print(int($KILLS * ($MIN_GAP + $MAX_GAP) / 2 + $KILLS * 0.6 + 8))")
 SIM=http://127.0.0.1:$CTLP
-# sim_done: generation ended and nothing is in flight. A grep, not a Python
-# start-up per poll: the poll runs every 0.1 s on a box the load test needs.
-sim_done() { curl -fsS "$SIM/stats" | tr -d ' \n' | grep -q '"done":true.*"inflight":0[,}]\|"inflight":0[,}].*"done":true'; }
 start twitchsim "$BIN/twitchsim" -ws "127.0.0.1:$WSP" -tcp "" -control "127.0.0.1:$CTLP" -rate "$RATE" \
 	-channels "$CHANNELS" -duration "${DURATION}s" -join-limit 0 -wait-join -seed 1 -log-level warn \
 	-mods -redis-addr "$REDIS_ADDR"
@@ -137,13 +130,8 @@ sleep 2 # executor results
 # events would keep coming): after this the streams are final.
 for ((i = ${#pids[@]} - 1; i >= 1; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
 pids=("${pids[0]}")
-group_idle() { # stream: the sink group has read everything and has nothing pending
-	local info
-	info=$(rcli XINFO GROUPS "$1")
-	[ "$(awk 'p {print; exit} /^pending$/ {p=1}' <<<"$info")" = 0 ] && [ "$(awk 'p {print; exit} /^lag$/ {p=1}' <<<"$info")" = 0 ]
-}
 for _ in $(seq 300); do
-	group_idle streamsafe:decisions && group_idle streamsafe:mod && group_idle streamsafe:executions && break
+	group_idle streamsafe:decisions sink && group_idle streamsafe:mod sink && group_idle streamsafe:executions sink && break
 	sleep 0.2
 done
 kill -TERM "$SINKPID"

@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. scripts/lib.sh
 BIN=${TRAIN_BIN:-$ROOT/bin} # TRAIN_BIN: use binaries from another directory
 
 DURATION=120 RATE=200 CHANNELS=8 EPSILON=0.1 SEED=1 OUT="" LOGS_ONLY=0 LOGS="" REQUIRE=--require-pass RAID_EVERY=30s
@@ -61,7 +62,6 @@ else
 	done
 	rm -rf "$LOGDIR"
 	mkdir -p "$LOGDIR/redis" "$LOGDIR/service-logs"
-	freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 	PORT=$(freeport)
 	SIM_WS=127.0.0.1:$(freeport)
 	SIM_CTL=127.0.0.1:$(freeport)
@@ -88,17 +88,6 @@ else
 		wait "${!v}" 2>/dev/null || true
 	}
 	rcli() { redis-cli -p "$PORT" "$@"; }
-	# group_idle STREAM GROUP: the group has read everything and acknowledged it (lag 0, pending 0).
-	group_idle() {
-		rcli --json XINFO GROUPS "$1" 2>/dev/null | python3 -c '
-import json, sys
-g = {}
-for grp in json.load(sys.stdin) or []:
-    d = dict(zip(grp[0::2], grp[1::2])) if isinstance(grp, list) else grp
-    g[d["name"]] = d
-d = g.get(sys.argv[1])
-sys.exit(0 if d and d.get("pending") == 0 and d.get("lag") in (0, None) else 1)' "$2"
-	}
 	wait_idle() { # timeout_s, then pairs of STREAM GROUP
 		local t=$1
 		shift
