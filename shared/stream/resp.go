@@ -128,18 +128,13 @@ func (r *respReader) line() ([]byte, error) {
 	return l[:len(l)-2], nil
 }
 
-// xreadgroup runs XREADGROUP GROUP group consumer COUNT count [BLOCK ms]
+// xreadgroupFields runs XREADGROUP GROUP group consumer COUNT count [BLOCK ms]
 // STREAMS stream id and returns the entries of stream. An entry whose
 // payload was deleted (trimmed while pending) has nil Values. The call is
 // bounded by timeout and by ctx (which closes the connection when done).
-func (r *respReader) xreadgroup(ctx context.Context, group, consumer, stream, id string, count int64, block, timeout time.Duration) ([]redis.XMessage, error) {
-	msgs, _, err := r.xreadgroupFields(ctx, group, consumer, stream, id, count, block, timeout, false)
-	return msgs, err
-}
-
-// xreadgroupFields is xreadgroup; with flat set it builds no Values maps
-// and returns each entry's field/value pairs in fields instead (nil for an
-// entry whose payload was deleted).
+// With flat set it builds no Values maps and returns each entry's
+// field/value pairs in fields instead (nil for an entry whose payload was
+// deleted).
 func (r *respReader) xreadgroupFields(ctx context.Context, group, consumer, stream, id string, count int64, block, timeout time.Duration, flat bool) ([]redis.XMessage, [][]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -11,6 +11,12 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 )
 
+// read is xreadgroupFields building Values maps.
+func (r *respReader) read(ctx context.Context, group, consumer, stream, id string, count int64, block, timeout time.Duration) ([]redis.XMessage, error) {
+	msgs, _, err := r.xreadgroupFields(ctx, group, consumer, stream, id, count, block, timeout, false)
+	return msgs, err
+}
+
 func TestRESPReader_AuthSelectAndReplies(t *testing.T) {
 	addr := redistest.Start(t)
 	ctx := context.Background()
@@ -41,7 +47,7 @@ func TestRESPReader_AuthSelectAndReplies(t *testing.T) {
 	r := newRESPReader(opts)
 	defer r.close()
 
-	msgs, err := r.xreadgroup(ctx, "g", "c", "s", ">", 10, -1, time.Second)
+	msgs, err := r.read(ctx, "g", "c", "s", ">", 10, -1, time.Second)
 	if err != nil {
 		t.Fatalf("xreadgroup: %v", err)
 	}
@@ -59,39 +65,39 @@ func TestRESPReader_AuthSelectAndReplies(t *testing.T) {
 	}
 
 	// Nothing new: BLOCK times out with a null reply.
-	if _, err := r.xreadgroup(ctx, "g", "c", "s", ">", 10, 20*time.Millisecond, time.Second); err != redis.Nil {
+	if _, err := r.read(ctx, "g", "c", "s", ">", 10, 20*time.Millisecond, time.Second); err != redis.Nil {
 		t.Errorf("timed-out BLOCK = %v, want redis.Nil", err)
 	}
 	// A pending entry whose payload was deleted comes back with nil Values.
 	if err := rdb.XDel(ctx, "s", ids[1]).Err(); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err = r.xreadgroup(ctx, "g", "c", "s", "0", 10, -1, time.Second)
+	msgs, err = r.read(ctx, "g", "c", "s", "0", 10, -1, time.Second)
 	if err != nil || len(msgs) != 4 || msgs[1].ID != ids[1] || msgs[1].Values != nil || msgs[2].Values == nil {
 		t.Errorf("pending re-read = %v entries (err %v), want 4 with the second deleted", len(msgs), err)
 	}
 	// Error replies are errors that keep their text (NOGROUP detection).
-	if _, err := r.xreadgroup(ctx, "nogroup", "c", "s", ">", 10, -1, time.Second); !isNoGroup(err) {
+	if _, err := r.read(ctx, "nogroup", "c", "s", ">", 10, -1, time.Second); !isNoGroup(err) {
 		t.Errorf("read of a missing group = %v, want a NOGROUP error", err)
 	}
 	// The connection survives error replies.
-	if _, err := r.xreadgroup(ctx, "g", "c", "s", "0", 1, -1, time.Second); err != nil {
+	if _, err := r.read(ctx, "g", "c", "s", "0", 1, -1, time.Second); err != nil {
 		t.Errorf("read after an error reply: %v", err)
 	}
 	// A cancelled context interrupts a blocking read.
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := r.xreadgroup(cctx, "g", "c", "s", ">", 10, 5*time.Second, 10*time.Second); err == nil || time.Since(start) > 2*time.Second {
+	if _, err := r.read(cctx, "g", "c", "s", ">", 10, 5*time.Second, 10*time.Second); err == nil || time.Since(start) > 2*time.Second {
 		t.Errorf("blocking read with a 50 ms context: %v after %s", err, time.Since(start))
 	}
 	// And the next read dials again.
-	if _, err := r.xreadgroup(ctx, "g", "c", "s", "0", 1, -1, time.Second); err != nil {
+	if _, err := r.read(ctx, "g", "c", "s", "0", 1, -1, time.Second); err != nil {
 		t.Errorf("read after a cancelled one: %v", err)
 	}
 	// Wrong password: a clear error.
 	bad := newRESPReader(&redis.Options{Addr: addr, Password: "nope"})
-	if _, err := bad.xreadgroup(ctx, "g", "c", "s", ">", 1, -1, time.Second); err == nil || !strings.Contains(err.Error(), "auth") {
+	if _, err := bad.read(ctx, "g", "c", "s", ">", 1, -1, time.Second); err == nil || !strings.Contains(err.Error(), "auth") {
 		t.Errorf("wrong password: %v, want an auth error", err)
 	}
 }
