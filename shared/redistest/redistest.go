@@ -8,6 +8,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -156,4 +157,45 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// CPU returns the CPU seconds (user + system) the redis-server at addr has
+// used, from INFO cpu: benchmarks report the difference per operation as
+// the cost Redis's single thread pays.
+func CPU(tb testing.TB, addr string) float64 {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		tb.Fatalf("redistest: INFO cpu: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("*2\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n")); err != nil {
+		tb.Fatalf("redistest: INFO cpu: %v", err)
+	}
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		tb.Fatalf("redistest: INFO cpu: reply %q, %v", head, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil {
+		tb.Fatalf("redistest: INFO cpu: bad length %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		tb.Fatalf("redistest: INFO cpu: %v", err)
+	}
+	var sum float64
+	for _, l := range strings.Split(string(body), "\r\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("redistest: INFO cpu: %s: %v", l, err)
+			}
+			sum += f
+		}
+	}
+	return sum
 }

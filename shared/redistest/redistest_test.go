@@ -25,3 +25,16 @@ func TestStart_Independent(t *testing.T) {
 		t.Fatalf("two servers share address %s", a)
 	}
 }
+
+func TestCPU_Grows(t *testing.T) {
+	addr := Start(t)
+	a := CPU(t, addr)
+	for range 2000 {
+		if err := ping(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := CPU(t, addr); b <= a || a < 0 {
+		t.Errorf("CPU before %v, after 2,000 connections %v: want it to grow", a, b)
+	}
+}

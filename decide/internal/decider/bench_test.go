@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,7 +121,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			}
 			var bus0, fs0 float64
 			if withRedis {
-				bus0, fs0 = redisCPU(b, servers[0]), redisCPU(b, servers[1])
+				bus0, fs0 = redistest.CPU(b, servers[0].Options().Addr), redistest.CPU(b, servers[1].Options().Addr)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
@@ -143,31 +142,13 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
 			if withRedis {
-				b.ReportMetric((redisCPU(b, servers[0])-bus0)*1e6/float64(b.N*n), "bus-us/decision")
-				b.ReportMetric((redisCPU(b, servers[1])-fs0)*1e6/float64(b.N*n), "store-us/decision")
+				b.ReportMetric((redistest.CPU(b, servers[0].Options().Addr)-bus0)*1e6/float64(b.N*n), "bus-us/decision")
+				b.ReportMetric((redistest.CPU(b, servers[1].Options().Addr)-fs0)*1e6/float64(b.N*n), "store-us/decision")
 			}
 		})
 	}
 }
 
-// redisCPU returns the sum of the servers' user+system CPU seconds.
-func redisCPU(tb testing.TB, servers ...*redis.Client) float64 {
-	var sum float64
-	for _, rdb := range servers {
-		info, err := rdb.Info(context.Background(), "cpu").Result()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, l := range strings.Split(info, "\r\n") {
-			k, v, ok := strings.Cut(l, ":")
-			if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-				f, _ := strconv.ParseFloat(v, 64)
-				sum += f
-			}
-		}
-	}
-	return sum
-}
 
 // BenchmarkCore_Decide measures one decision from computed message
 // features: Build, Score, Decide, clamp and exploration.

@@ -438,7 +438,7 @@ func BenchmarkSnapshots_Load(b *testing.B) {
 			seq := uint64(0)
 			next := func() uint64 { seq++; x := seq * 0x9E3779B97F4A7C15; return x ^ x>>29 }
 			var us int64 // message time since t0, µs
-			c0 := redisCPU(b, rdb)
+			c0 := redistest.CPU(b, rdb.Options().Addr)
 			b.ReportAllocs()
 			for b.Loop() {
 				for i := range msgs {
@@ -453,28 +453,11 @@ func BenchmarkSnapshots_Load(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
-			b.ReportMetric((redisCPU(b, rdb)-c0)*1e6/float64(b.N*n), "redis-us/msg")
+			b.ReportMetric((redistest.CPU(b, rdb.Options().Addr)-c0)*1e6/float64(b.N*n), "redis-us/msg")
 		})
 	}
 }
 
-// redisCPU returns the Redis server's user+system CPU seconds.
-func redisCPU(tb testing.TB, rdb *redis.Client) float64 {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var sum float64
-	for _, l := range strings.Split(info, "\r\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			var f float64
-			fmt.Sscan(v, &f)
-			sum += f
-		}
-	}
-	return sum
-}
 
 // TestStore_BatchingDoesNotMatter feeds the same messages (several channels,
 // users and texts over three minutes, a few out of order) once as one batch,

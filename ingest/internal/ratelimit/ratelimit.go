@@ -1,10 +1,13 @@
 // Package ratelimit limits events per key (per Twitch channel) with a GCRA
 // token bucket whose state lives in Redis, so every ingest replica shares one
-// limit per channel. It follows go-redis/redis_rate v10's allowAtMost: one
-// Lua script per key reads the theoretical arrival time (TAT), takes the
-// current time from Redis TIME (replicas share one clock), grants as many of
-// the n requested events as the bucket holds and stores the new TAT with an
-// expiry. A batch of keys is checked in one pipelined round trip.
+// limit per channel. It follows go-redis/redis_rate v10's allowAtMost, for a
+// whole batch of keys in one Lua script call: it reads each key's
+// theoretical arrival time (TAT), takes the current time from Redis TIME
+// (replicas share one clock), grants as many of the n requested events as
+// the bucket holds and stores the new TAT with an expiry.
+//
+// A batch's keys must live on one Redis node: on a Redis Cluster, give the
+// prefix a hash tag (for example "{ratelimit}:chat:").
 package ratelimit
 
 import (
@@ -39,46 +42,54 @@ func (l Limit) Validate() error {
 	return nil
 }
 
-// allowAtMost grants min(cost, available) events. It returns
-// {allowed, remaining}. Times are seconds since 2017-01-01 so that
-// microseconds fit a double.
+// allowAtMost grants, for each key of a batch in order, min(cost,
+// available) events, and returns the granted counts. It reads the clock
+// (TIME) once and every bucket with one MGET, and writes each changed
+// bucket once, so a batch costs one script call whatever its size; a key
+// named twice sees its own earlier grants. Times are seconds since
+// 2017-01-01 so that microseconds fit a double.
+//
+// KEYS: the buckets. ARGV: burst, rate, period (s), then one cost per key.
 var allowAtMost = redis.NewScript(`
-local key = KEYS[1]
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-
 local emission_interval = period / rate
 local burst_offset = emission_interval * burst
 
-local jan_1_2017 = 1483228800
 local t = redis.call("TIME")
-local now = (t[1] - jan_1_2017) + (t[2] / 1000000)
+local now = (t[1] - 1483228800) + (t[2] / 1000000)
 
-local tat = redis.call("GET", key)
-if not tat then
-  tat = now
-else
-  tat = tonumber(tat)
-end
-tat = math.max(tat, now)
-
-local diff = now - (tat - burst_offset)
-local remaining = math.floor(diff / emission_interval + 1e-6)
-if remaining < 1 then
-  return {0, 0}
-end
-if cost > remaining then
-  cost = remaining
+local n = #KEYS
+local tats = {}
+for a = 1, n, 4000 do
+  local got = redis.call("MGET", unpack(KEYS, a, math.min(a + 3999, n)))
+  for j = 1, #got do
+    local v = got[j] and tonumber(got[j])
+    if v then tats[KEYS[a + j - 1]] = v end
+  end
 end
 
-local new_tat = tat + emission_interval * cost
-local reset_after = new_tat - now
-if reset_after > 0 then
-  redis.call("SET", key, string.format("%.6f", new_tat), "EX", math.ceil(reset_after))
+local out, dirty = {}, {}
+for i = 1, n do
+  local key = KEYS[i]
+  local cost = tonumber(ARGV[3 + i])
+  local tat = math.max(tats[key] or now, now)
+  local remaining = math.floor((now - (tat - burst_offset)) / emission_interval + 1e-6)
+  if remaining < 1 or cost < 1 then
+    out[i] = 0
+  else
+    if cost > remaining then cost = remaining end
+    tats[key] = tat + emission_interval * cost
+    dirty[key] = true
+    out[i] = cost
+  end
 end
-return {cost, remaining - cost}
+for key in pairs(dirty) do
+  local tat = tats[key]
+  redis.call("SET", key, string.format("%.6f", tat), "EX", math.max(1, math.ceil(tat - now)))
+end
+return out
 `)
 
 // Request asks for N events on Key; AllowAtMost fills in Allowed (0..N).
@@ -115,7 +126,7 @@ func New(rdb redis.UniversalClient, prefix string, lim Limit) (*Limiter, error) 
 	}, nil
 }
 
-// AllowAtMost checks every request in one pipelined round trip and sets its
+// AllowAtMost checks every request in one script call and sets its
 // Allowed count. On error no Allowed value is meaningful; callers that fail
 // open let the whole batch through.
 func (l *Limiter) AllowAtMost(ctx context.Context, reqs []Request) error {
@@ -135,29 +146,25 @@ func (l *Limiter) AllowAtMost(ctx context.Context, reqs []Request) error {
 }
 
 func (l *Limiter) run(ctx context.Context, reqs []Request) error {
-	cmds := make([]*redis.Cmd, len(reqs))
-	pipe := l.rdb.Pipeline()
+	keys := make([]string, len(reqs))
+	args := make([]any, 3, 3+len(reqs))
+	args[0], args[1], args[2] = l.args[0], l.args[1], l.args[2]
 	for i := range reqs {
-		cmds[i] = allowAtMost.EvalSha(ctx, pipe, []string{l.prefix + reqs[i].Key},
-			l.args[0], l.args[1], l.args[2], reqs[i].N)
+		keys[i] = l.prefix + reqs[i].Key
+		args = append(args, reqs[i].N)
 	}
-	_, err := pipe.Exec(ctx)
+	vals, err := allowAtMost.EvalSha(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		// Exec returns the first failed command's error; keep a NOSCRIPT
-		// visible to the caller.
-		for _, c := range cmds {
-			if e := c.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
-				return e
-			}
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return err
 		}
-		return fmt.Errorf("run rate-limit pipeline: %w", err)
+		return fmt.Errorf("run rate-limit script for %d keys: %w", len(reqs), err)
 	}
-	for i, c := range cmds {
-		vals, err := c.Int64Slice()
-		if err != nil || len(vals) != 2 {
-			return fmt.Errorf("read rate-limit reply for %q: %w", reqs[i].Key, errors.Join(err, errBadReply))
-		}
-		reqs[i].Allowed = int(min(max(vals[0], 0), int64(reqs[i].N)))
+	if len(vals) != len(reqs) {
+		return fmt.Errorf("rate-limit script returned %d counts for %d keys: %w", len(vals), len(reqs), errBadReply)
+	}
+	for i, v := range vals {
+		reqs[i].Allowed = int(min(max(v, 0), int64(reqs[i].N)))
 	}
 	return nil
 }
