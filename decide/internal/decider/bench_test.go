@@ -149,7 +149,6 @@ func BenchmarkDecider_Batch(b *testing.B) {
 	}
 }
 
-
 // BenchmarkCore_Decide measures one decision from computed message
 // features: Build, Score, Decide, clamp and exploration.
 func BenchmarkCore_Decide(b *testing.B) {

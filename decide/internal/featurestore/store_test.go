@@ -458,7 +458,6 @@ func BenchmarkSnapshots_Load(b *testing.B) {
 	}
 }
 
-
 // TestStore_BatchingDoesNotMatter feeds the same messages (several channels,
 // users and texts over three minutes, a few out of order) once as one batch,
 // once one by one and once in batches of 7: every snapshot must be the same.
