@@ -70,6 +70,7 @@ type Config struct {
 	executor.Config
 
 	HTTPAddr        string        `split_words:"true" default:"127.0.0.1:9102" desc:"listen address of /metrics, /health, /ready (empty disables)"`
+	Pprof           bool          `default:"false" desc:"also serve Go's profiles on DECIDE_HTTP_ADDR under /debug/pprof/ (for load tests; they reveal internals)"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `split_words:"true" default:"10s" desc:"on SIGTERM, longest wait for the in-flight batches and the executor queue"`
 }

@@ -92,7 +92,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	reg := ops.NewRegistry()
 	ready := ops.NewReadiness(readyChat, readyMod, readyStore)
-	srv, err := ops.Listen(cfg.HTTPAddr, ops.Handler(reg, ready))
+	h := ops.Handler(reg, ready)
+	if cfg.Pprof {
+		h = ops.WithPprof(h)
+	}
+	srv, err := ops.Listen(cfg.HTTPAddr, h)
 	if err != nil {
 		return err
 	}

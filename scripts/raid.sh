@@ -17,7 +17,9 @@
 # Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
 #            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide|all]
 #            [--rate-limit N] [--scenario steady|raid|reconnect] [--raid-every S]
-#            [--probe-health] [--keep]
+#            [--probe-health] [--keep] [--feature-redis bus|own]
+# --feature-redis own runs decide's feature store on a redis-server of its own
+# (DECIDE_FEATURE_REDIS_ADDR) instead of the stream bus's (bus, the default).
 # --scenario raid with --raid-every S announces a raid (a 10x burst on one
 # channel) every S seconds; ingest's queue lengths are sampled every 0.5 s and
 # their maxima are printed with the capacities.
@@ -28,7 +30,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 . scripts/lib.sh
 
-RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0
+RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0 FEATURE_REDIS=bus
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rate) RATE=$2; shift 2 ;;
@@ -42,11 +44,13 @@ while [ $# -gt 0 ]; do
 	--probe-health) PROBE=1; shift ;;
 	--scenario) SCENARIO=$2; shift 2 ;;
 	--raid-every) RAID_EVERY=$2; shift 2 ;;
+	--feature-redis) FEATURE_REDIS=$2; shift 2 ;;
 	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
 case "$STAGES" in ingest | decide | all) ;; *) echo "raid.sh: --stages must be ingest, decide or all" >&2; exit 2 ;; esac
+case "$FEATURE_REDIS" in bus | own) ;; *) echo "raid.sh: --feature-redis must be bus or own" >&2; exit 2 ;; esac
 
 WORK=$ROOT/.raid/$(date +%Y%m%d-%H%M%S)
 LOGS=$WORK/logs
@@ -65,7 +69,7 @@ cleanup() {
 	trap - INT TERM EXIT
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/data"
+	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/redis-features" "$WORK/data"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -90,6 +94,14 @@ if [ -z "${REDIS_ADDR:-}" ]; then
 	for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 RHOST=${REDIS_ADDR%:*} RPORT=${REDIS_ADDR##*:}
+FEATURE_ADDR=
+if [ "$FEATURE_REDIS" = own ] && [ "$STAGES" != ingest ]; then
+	FP=$(freeport)
+	mkdir -p "$WORK/redis-features"
+	start redis-features redis-server --bind 127.0.0.1 --port "$FP" --save "" --appendonly no --dir "$WORK/redis-features"
+	for _ in $(seq 50); do redis-cli -p "$FP" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	FEATURE_ADDR=127.0.0.1:$FP
+fi
 rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
 rcli DEL streamsafe:chat streamsafe:mod streamsafe:decisions streamsafe:executions streamsafe:deadletter >/dev/null
 
@@ -112,7 +124,8 @@ start ingest env INGEST_TWITCH_URL="ws://127.0.0.1:$WSP/" INGEST_CHANNELS="$chan
 	INGEST_CHAT_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/ingest"
 wait_http "http://127.0.0.1:$IHP/ready" "ingest"
 if [ "$STAGES" != ingest ]; then
-	start decide env DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/decide"
+	start decide env DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 DECIDE_FEATURE_REDIS_ADDR="$FEATURE_ADDR" \
+		LOG_LEVEL=warn "$WORK/bin/decide"
 	wait_http "http://127.0.0.1:$DHP/ready" "decide"
 fi
 if [ "$STAGES" = all ]; then
@@ -191,6 +204,7 @@ fi
 
 pidargs="twitchsim=$(pidof_name twitchsim),ingest=$(pidof_name ingest)"
 [ -n "$(pidof_name redis)" ] && pidargs="$pidargs,redis=$(pidof_name redis)"
+[ -n "$(pidof_name redis-features)" ] && pidargs="$pidargs,redis_features=$(pidof_name redis-features)"
 [ "$STAGES" != ingest ] && pidargs="$pidargs,decide=$(pidof_name decide)"
 [ "$STAGES" = all ] && pidargs="$pidargs,sink=$(pidof_name sink)"
 decargs=()

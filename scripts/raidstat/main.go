@@ -235,7 +235,7 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 		return err
 	}
 	// Peak RSS is read before the slow stream scan so it reflects the run.
-	rss := map[string]float64{}
+	rss, cpu := map[string]float64{}, map[string]float64{}
 	if pids != "" {
 		for _, kv := range strings.Split(pids, ",") {
 			name, p, ok := strings.Cut(kv, "=")
@@ -248,6 +248,9 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 				return err
 			}
 			rss[name] = mb
+			if cpu[name], err = cpuSeconds(pid); err != nil {
+				return err
+			}
 		}
 	}
 	chat, err := scan(ctx, rdb, chatKey, "msg_id", chatLatency)
@@ -262,7 +265,7 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 		}
 		dec = &d
 	}
-	sum := summarize(sim, ingest, chat, dec, rss)
+	sum := summarize(sim, ingest, chat, dec, rss, cpu)
 	if sinkDir != "" && decisionsKey != "" {
 		ss, err := checkSink(ctx, rdb, decisionsKey, deadLetter, "sink", filepath.Join(sinkDir, "decisions"))
 		if err != nil {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,6 +61,7 @@ type Summary struct {
 	Sink *SinkStats `json:"sink_check,omitempty"` // decisions stream vs the sink's files
 
 	PeakRSSMB map[string]float64 `json:"peak_rss_mb"` // VmHWM per process
+	CPUSec    map[string]float64 `json:"cpu_s"`       // user+system CPU seconds per process so far
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
@@ -99,6 +103,30 @@ func peakRSSMB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
 }
 
+// cpuSeconds returns the user+system CPU time of pid from /proc/<pid>/stat
+// (fields 14 and 15, in clock ticks of USER_HZ = 100 on Linux).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read cpu of pid %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks float64
+	for _, s := range f[11:13] { // fields 14 and 15 (f[0] is field 3)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return ticks / 100, nil
+}
+
 func chatMetric(m map[string]float64, name string) float64 {
 	return m["streamsafe_ingest_"+name+`{kind="chat"}`]
 }
@@ -115,7 +143,7 @@ func chatSum(m map[string]float64, name string) float64 {
 	return v
 }
 
-func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisions *StreamStats, rss map[string]float64) Summary {
+func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisions *StreamStats, rss, cpu map[string]float64) Summary {
 	s := Summary{
 		Sent:          sim.Sent,
 		Received:      chatMetric(ingest, "lines_received_total"),
@@ -135,6 +163,7 @@ func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisi
 		Disconnects:   sim.Disconnects,
 		SimDropped:    sim.Dropped,
 		PeakRSSMB:     rss,
+		CPUSec:        cpu,
 	}
 	// Duplicates are extra copies of messages that were also published, so
 	// they are not part of what accounts for a sent message.
@@ -177,6 +206,13 @@ func printSummary(w io.Writer, s Summary) error {
 			s.Sink.Rows, s.Sink.Files, s.Sink.StreamEntries, s.Sink.DeadLettered, s.Sink.Missing, s.Sink.Duplicates, s.Sink.Extra, s.Sink.PendingAtEnd, s.Sink.TmpFiles)
 	}
 	fmt.Fprintf(w, "peak RSS (MB): %v\n", s.PeakRSSMB)
+	if len(s.CPUSec) > 0 {
+		fmt.Fprintf(w, "CPU (s):")
+		for _, k := range slices.Sorted(maps.Keys(s.CPUSec)) {
+			fmt.Fprintf(w, " %s %.1f", k, s.CPUSec[k])
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "LOST: %.0f\n", s.Lost)
 	b, err := json.Marshal(s)
 	if err != nil {

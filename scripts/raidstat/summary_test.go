@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"testing"
+)
 
 func TestSummarize_Lost(t *testing.T) {
 	ingest := map[string]float64{
@@ -28,13 +31,27 @@ func TestSummarize_Lost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := summarize(tt.sim, ingest, tt.chat, nil, nil)
+			s := summarize(tt.sim, ingest, tt.chat, nil, nil, nil)
 			if s.Lost != tt.want {
 				t.Errorf("Lost = %v, want %v (summary %+v)", s.Lost, tt.want, s)
 			}
 		})
 	}
-	if s := summarize(simStats{Sent: 1000}, ingest, chat, nil, nil); s.MsgsPerSec != 495 || s.Duplicates != 10 || s.Dropped != 2 {
+	if s := summarize(simStats{Sent: 1000}, ingest, chat, nil, nil, nil); s.MsgsPerSec != 495 || s.Duplicates != 10 || s.Dropped != 2 {
 		t.Errorf("summary = %+v, want 495 msgs/s, 10 duplicates, 2 dropped", s)
+	}
+}
+
+func TestCPUSeconds_OwnProcess(t *testing.T) {
+	x := 0
+	for i := range 300_000_000 { // about 0.1-0.3 s of CPU
+		x ^= i
+	}
+	s, err := cpuSeconds(os.Getpid())
+	if err != nil || s <= 0 || s > 3600 {
+		t.Errorf("cpuSeconds(self) = %v, %v (x=%d); want > 0", s, err, x)
+	}
+	if _, err := cpuSeconds(-1); err == nil {
+		t.Error("cpuSeconds(-1): want an error")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +92,21 @@ func Handler(reg *prometheus.Registry, ready *Readiness) http.Handler {
 			Conditions map[string]bool `json:"conditions"`
 		}{ok, conds})
 	})
+	return mux
+}
+
+// WithPprof returns h with Go's profiling endpoints under /debug/pprof/
+// (net/http/pprof). They reveal the service's internals and cost CPU while
+// a profile runs, so services serve them only when asked (<SERVICE>_PPROF)
+// and on their ops address, which is loopback by default.
+func WithPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -56,3 +56,35 @@ func TestServer_Endpoints(t *testing.T) {
 		t.Errorf("Serve = %v, want nil after cancel", err)
 	}
 }
+
+func TestWithPprof(t *testing.T) {
+	reg := NewRegistry()
+	ready := NewReadiness("redis")
+	for _, tt := range []struct {
+		pprof bool
+		want  int
+	}{{false, http.StatusNotFound}, {true, http.StatusOK}} {
+		h := Handler(reg, ready)
+		if tt.pprof {
+			h = WithPprof(h)
+		}
+		s, err := Listen("127.0.0.1:0", h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx, time.Second) }()
+		base := "http://" + s.Addr()
+		if code, body := get(t, base+"/debug/pprof/goroutine?debug=1"); code != tt.want {
+			t.Errorf("pprof=%v: GET /debug/pprof/goroutine = %d, want %d (%.80s)", tt.pprof, code, tt.want, body)
+		}
+		if code, _ := get(t, base+"/health"); code != http.StatusOK {
+			t.Errorf("pprof=%v: GET /health = %d, want 200", tt.pprof, code)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
