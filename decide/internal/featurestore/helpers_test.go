@@ -17,8 +17,7 @@ type stored struct {
 	lastHash               uint64
 	login                  string
 	recent                 []int64
-	cached                 []uint64 // msg id hashes, newest first
-	cachedTs               []int64
+	legacyCached           int // snapshots cached in the history (only earlier versions wrote them)
 }
 
 // history reads and decodes u:<ch>:<user>; it fails the test when the key
@@ -51,10 +50,6 @@ func history(t *testing.T, rdb *redis.Client, ch, user string) stored {
 		h.recent = append(h.recent, int64(le.Uint64(v[o:])))
 		o += 8
 	}
-	for range nc {
-		h.cached = append(h.cached, le.Uint64(v[o:]))
-		h.cachedTs = append(h.cachedTs, int64(le.Uint64(v[o+8:])))
-		o += 16 + snapLen
-	}
+	h.legacyCached = nc
 	return h
 }

@@ -3,21 +3,26 @@
 -- Snapshot as it was BEFORE that message and then applies the message; it
 -- returns the snapshots as ONE binary string (n times snapFmt, see user.lua).
 --
--- A message whose snapshot is cached in its author's history (user.lua:
--- kept for snapshot_ttl_ms of message time, at most cacheMax per user and
--- channel) is not applied again: its cached snapshot is returned. That makes
--- a retried batch, or a duplicated message, idempotent.
+-- Each message's snapshot is cached under its msg id hash in hash
+-- sc:<cache bucket> (bucket = message time / (snapshot_ttl_ms / 4)). A
+-- message found there is not applied again: its cached snapshot is returned.
+-- That makes a retried batch, or a duplicated message, idempotent. A bucket
+-- is unlinked once a bucket 5 later is written, so a snapshot stays at least
+-- snapshot_ttl_ms (of message time).
 --
 -- Times are the messages' own timestamps (Unix ms), never Redis TIME, so
 -- the state depends only on the messages.
 --
 -- Cost: a call into Redis from Lua costs more than the work of most
--- commands, so the script makes a fixed number of calls per batch besides
--- one SET per (channel, user): the caller passes every key and field name,
--- deduplicated; histories and raid marks are read with ONE MGET, channel
--- velocity rings, copypasta counters and login mappings live in a few hashes
--- per time bucket (one HMGET per bucket read, one HSET per bucket written);
--- values are binary (the struct library), never parsed as text.
+-- commands, and every byte of a value read or written is copied, so the
+-- script makes a fixed number of calls per batch besides one SET per
+-- (channel, user), keeps histories small, and keeps per-channel and
+-- per-text state in a few hashes per time bucket (one HMGET per bucket read,
+-- one HSET per bucket written): the caller passes every key and field name,
+-- deduplicated; histories and raid marks are read with ONE MGET; values are
+-- binary (the struct library), never parsed as text; a channel's velocity
+-- ring carries its window sums, so a message in the ring's newest second
+-- reads two numbers instead of summing 60.
 --
 -- The script builds bucket key names from ARGV, so it runs on a standalone
 -- Redis (or one shard holding every key), not on a Redis Cluster.
@@ -38,7 +43,6 @@ local snapTTL = tonumber(ARGV[4])
 local raidWin = tonumber(ARGV[5])
 local raidVel = tonumber(ARGV[6])
 local maxRecent = tonumber(ARGV[7])
-local cacheMax = math.min(maxRecent, 16)
 local n = tonumber(ARGV[8])
 local nu, nd, nc = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local minSec, maxSec = tonumber(ARGV[12]), tonumber(ARGV[13])
@@ -50,7 +54,7 @@ local kD = kR + nc                           -- copypasta fields
 local kCh = kD + nd                          -- channel names
 local kUID = kCh + nc                        -- user ids
 
--- calls runs redis.call(cmd, key, ARGV[from..to]) (key may be nil) in slices
+-- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
 -- small enough for unpack and returns the replies concatenated.
 local function calls(cmd, key, list, from, to)
   local res = {}
@@ -65,102 +69,225 @@ local function calls(cmd, key, list, from, to)
   return res
 end
 
+-- The messages, unpacked once.
+local mTs, mU, mD, mC, mMh, mH, mLogin = {}, {}, {}, {}, {}, {}, {}
+do
+  local off = 1
+  for i = 1, n do
+    mTs[i], mU[i], mD[i], mC[i], mMh[i], mH[i], mLogin[i], off = struct.unpack(msgFmt, blob, off)
+  end
+end
+
+-- Snapshot cache: hash sc:<cache bucket>, field = msg id hash, value = the
+-- snapshot. One HMGET per cache bucket of the batch (usually one).
+local cacheW = math.max(1000, math.floor(snapTTL / 4))
+local cached = {} -- msg id hash -> snapshot (cached, or computed earlier in the batch)
+local cacheSet = {} -- cache bucket -> {field, snapshot, ...}
+do
+  local byBucket = {}
+  for i = 1, n do
+    local cb = math.floor(mTs[i] / cacheW)
+    local l = byBucket[cb]
+    if l == nil then
+      l = { f = {} }
+      byBucket[cb] = l
+    end
+    l.f[#l.f + 1] = mMh[i]
+  end
+  for cb, l in pairs(byBucket) do
+    local got = calls('HMGET', P .. 'sc:' .. cb, l.f, 1, #l.f)
+    for j = 1, #l.f do
+      if got[j] then cached[l.f[j]] = got[j] end
+    end
+  end
+end
+
 -- 1. Read: one MGET of histories and raid marks.
 local vals = calls('MGET', nil, ARGV, kU, kR + nc - 1)
 
--- Channel velocity rings: hash v:<window bucket> (bucket = second / window
--- TTL), field = channel, value = the newest second S seen in the channel
--- and the message counts of the RS seconds up to it (second s in slot
--- 2 + s % RS; slot 1 is S). RS = 70 keeps the 60 s windows exact for
--- messages up to 10 s older than the channel's newest (messages reach
--- decide slightly out of order). A ring lives in the bucket of its S; one
--- older than the previous bucket is more than 60 s old, so empty.
-local RS = 70
-local ringFmt = '<i8' .. string.rep('i4', RS)
-local ringLen = 8 + 4 * RS
+-- Per-window state lives in hashes per bucket of window_ttl_s seconds,
+-- each value in the bucket of its newest second. A reader looks in the
+-- batch's bucket and the one before, and also the next one when the batch
+-- is within lateMax seconds of it (a newer batch may have moved the value
+-- there); of the values found it takes the newest. A value older than the
+-- previous bucket is more than window_ttl_s (>= 61 s) old, so empty.
+local lateMax = 30
 local vb = math.floor(maxSec / winTTL)
+local function readBuckets(name, from, count, newest)
+  local best = {}
+  local bs = { vb, vb - 1 }
+  if (vb + 1) * winTTL - maxSec <= lateMax then bs[3] = vb + 1 end
+  for _, b in ipairs(bs) do
+    local got = calls('HMGET', P .. name .. b, ARGV, from, from + count - 1)
+    for j = 1, count do
+      local v = got[j]
+      if v then
+        local t = newest(v)
+        if t and (best[j] == nil or t > best[j].t) then best[j] = { t = t, v = v } end
+      end
+    end
+  end
+  return best
+end
+
+-- Channel velocity rings: hash vr:<bucket>, field = channel, value = vHdr
+-- (the newest second S seen in the channel and its message counts in the
+-- 10 and 60 seconds up to S) and the counts of the RS seconds up to S
+-- (second s in slot s % RS). RS = 70 keeps the 60 s windows exact for
+-- messages up to 10 s older than the channel's newest (messages reach
+-- decide slightly out of order).
+--
+-- A ring is kept as its stored string plus increments (r.d) while messages
+-- fall in its newest second, and unpacked into r.t only when it moves to a
+-- new second or a late message needs a window sum.
+local RS = 70
+local vHdr = '<i8i4i4'
+local vHdrLen = 16
+local slotsFmt = '<' .. string.rep('i4', RS)
+local ringLen = vHdrLen + 4 * RS
 local rings = {}
 do
-  local cur = calls('HMGET', P .. 'v:' .. vb, ARGV, kCh, kCh + nc - 1)
-  local prev = calls('HMGET', P .. 'v:' .. (vb - 1), ARGV, kCh, kCh + nc - 1)
+  local best = readBuckets('vr:', kCh, nc, function(v)
+    if #v == ringLen then return (struct.unpack('<i8', v)) end
+  end)
   for c = 1, nc do
-    local v = cur[c] or prev[c]
     local r
-    if v and #v == ringLen then
-      r = { struct.unpack(ringFmt, v) }
-      r[RS + 2] = nil -- the next position, not a slot
+    local b = best[c]
+    if b then
+      local S, c10, c60 = struct.unpack(vHdr, b.v)
+      r = { S = S, c10 = c10, c60 = c60, raw = b.v, d = {} }
     else
-      r = { -1 }
-      for j = 2, RS + 1 do r[j] = 0 end
+      r = { S = -1, c10 = 0, c60 = 0, t = {} }
+      for j = 1, RS do r.t[j] = 0 end
     end
     rings[c] = r
   end
 end
 
--- velocity returns the channel's message counts in the 10 and 60 seconds up
--- to second sec (cached until the ring shifts or another second is asked).
-local function velocity(r, sec)
-  if r.sec ~= sec then
-    local c10, c60 = 0, 0
-    local S = r[1]
-    for s = math.max(sec - 59, S - RS + 1), math.min(sec, S) do
-      local x = r[2 + s % RS]
-      c60 = c60 + x
-      if s > sec - 10 then c10 = c10 + x end
-    end
-    r.sec, r.c10, r.c60 = sec, c10, c60
+-- unpackRing turns r into its table form (r.t, slot of second s at
+-- 1 + s % RS), with the pending increments applied.
+local function unpackRing(r)
+  if r.t then return end
+  local t = { struct.unpack(slotsFmt, r.raw, vHdrLen + 1) }
+  t[RS + 1] = nil -- the next position, not a slot
+  for sec, k in pairs(r.d) do
+    local j = 1 + sec % RS
+    t[j] = t[j] + k
   end
-  return r.c10, r.c60
+  r.t, r.d = t, nil
 end
 
--- count adds a message at second sec to the ring. The ring holds the RS
--- seconds up to the newest one: a message older than that is not counted.
-local function count(r, sec)
-  local S = r[1]
-  if sec > S then
-    if S < 0 or sec - S >= RS then
-      for j = 2, RS + 1 do r[j] = 0 end
-    else
-      for s = S + 1, sec do r[2 + s % RS] = 0 end
+-- advance moves r's newest second to sec (> r.S): seconds leave the window
+-- sums and their slots are reused.
+local function advance(r, sec)
+  unpackRing(r)
+  local t, S = r.t, r.S
+  if S < 0 or sec - S >= RS then
+    for j = 1, RS do t[j] = 0 end
+    r.c10, r.c60 = 0, 0
+  else
+    local c10, c60 = r.c10, r.c60
+    for s = S + 1, sec do
+      c10 = c10 - t[1 + (s - 10) % RS]
+      c60 = c60 - t[1 + (s - 60) % RS]
+      t[1 + s % RS] = 0
     end
-    r[1], S = sec, sec
-    r.sec = nil -- seconds left the ring: recompute the sums
+    r.c10, r.c60 = c10, c60
   end
-  if sec > S - RS then
-    local j = 2 + sec % RS
-    r[j] = r[j] + 1
-    if r.sec ~= nil and sec <= r.sec and sec > r.sec - 60 then -- the cached sums include second sec
-      r.c60 = r.c60 + 1
-      if sec > r.sec - 10 then r.c10 = r.c10 + 1 end
-    end
-  end
+  r.S = sec
   r.dirty = true
 end
 
--- Copypasta: hash d:<10 s bucket>, field "<channel>:<hash>", value = the
--- field's messages in that bucket. A message's count is the sum over its
--- bucket and the five before (the last 50-60 s).
-local dcount = {} -- bucket -> {field slot -> count}
+-- velocity returns the channel's message counts in the 10 and 60 seconds up
+-- to second sec.
+local function velocity(r, sec)
+  if sec > r.S then advance(r, sec) end
+  if sec == r.S then return r.c10, r.c60 end
+  unpackRing(r)
+  local t, c10, c60 = r.t, 0, 0
+  for s = math.max(sec - 59, r.S - RS + 1), sec do
+    local x = t[1 + s % RS]
+    c60 = c60 + x
+    if s > sec - 10 then c10 = c10 + x end
+  end
+  return c10, c60
+end
+
+-- count adds a message at second sec. A message older than the ring's RS
+-- seconds is not counted.
+local function count(r, sec)
+  if sec > r.S then advance(r, sec) end
+  local S = r.S
+  if sec <= S - RS then return end
+  if r.t then
+    local j = 1 + sec % RS
+    r.t[j] = r.t[j] + 1
+  else
+    r.d[sec] = (r.d[sec] or 0) + 1
+  end
+  if sec > S - 60 then r.c60 = r.c60 + 1 end
+  if sec > S - 10 then r.c10 = r.c10 + 1 end
+  r.dirty = true
+end
+
+-- ringEncode returns the stored form of r.
+local function ringEncode(r)
+  local hdr = struct.pack(vHdr, r.S, r.c10, r.c60)
+  if r.t then return hdr .. struct.pack(slotsFmt, unpack(r.t, 1, RS)) end
+  local v = r.raw
+  for sec, k in pairs(r.d) do
+    local o = vHdrLen + 1 + 4 * (sec % RS)
+    v = string.sub(v, 1, o - 1) .. struct.pack('<i4', struct.unpack('<i4', v, o) + k) .. string.sub(v, o + 4)
+  end
+  return hdr .. string.sub(v, vHdrLen + 1)
+end
+
+-- Copypasta rings: hash dr:<bucket>, field "<channel>:<hash>", value = the
+-- newest 10 s period B seen with that text and the message counts of the
+-- periods B-7..B (period p in slot 2 + p % 8). A message's count is the sum
+-- over its period and the five before (the last 50-60 s); periods up to two
+-- behind the newest are still exact.
+local DS = 8
+local dFmt = '<i8' .. string.rep('i4', DS)
+local dLen = 8 + 4 * DS
+local drings = {}
 if nd > 0 then
-  local lo, hi = math.floor(minSec / 10) - 5, math.floor(maxSec / 10)
-  for b = lo, hi do
-    local got = calls('HMGET', P .. 'd:' .. b, ARGV, kD, kD + nd - 1)
-    local t = {}
-    for j = 1, nd do t[j] = tonumber(got[j]) or 0 end
-    dcount[b] = t
+  local best = readBuckets('dr:', kD, nd, function(v)
+    if #v == dLen then return (struct.unpack('<i8', v)) * 10 end
+  end)
+  for j = 1, nd do
+    local r
+    if best[j] then
+      r = { struct.unpack(dFmt, best[j].v) }
+      r[DS + 2] = nil
+    else
+      r = { -1 }
+      for k = 2, DS + 1 do r[k] = 0 end
+    end
+    drings[j] = r
   end
 end
-local ddirty = {} -- bucket -> {field slot -> true}
 
--- cacheFind returns the snapshot cached under msg id hash mh in cache.
-local function cacheFind(cache, mh)
-  local from = 1
-  while true do
-    local p = string.find(cache, mh, from, true)
-    if not p then return nil end
-    if (p - 1) % cacheEntry == 0 then return string.sub(cache, p + 16, p + 15 + snapLen) end
-    from = p + 1
+-- dupCount returns the messages with the text in the periods p-5..p, then
+-- adds one in period p.
+local function dupCount(r, p)
+  local B = r[1]
+  if p > B then
+    if B < 0 or p - B >= DS then
+      for k = 2, DS + 1 do r[k] = 0 end
+    else
+      for q = B + 1, p do r[2 + q % DS] = 0 end
+    end
+    r[1], B = p, p
   end
+  local dup = 0
+  for q = math.max(p - 5, B - DS + 1), p do dup = dup + r[2 + q % DS] end
+  if p > B - DS then
+    local k = 2 + p % DS
+    r[k] = r[k] + 1
+  end
+  r.dirty = true
+  return dup
 end
 
 -- Login -> user id mappings (for moderator events naming only a login):
@@ -172,19 +299,17 @@ local lnSet = {} -- bucket -> {field, user id, ...}
 -- 2. Compute every message's snapshot and apply the message.
 local users, raids = {}, {}
 local out = {}
-local off = 1
 for i = 1, n do
-  local ts, ui, di, ci, mh, h, login
-  ts, ui, di, ci, mh, h, login, off = struct.unpack(msgFmt, blob, off)
-  local u = users[ui]
-  if u == nil then
-    u = userDecode(vals[ui] or nil)
-    users[ui] = u
-  end
-  local snap = u.nc > 0 and cacheFind(u.cache, mh)
+  local snap = cached[mMh[i]]
   if snap then
     out[i] = snap
   else
+    local ts, ui, di, ci, h, login = mTs[i], mU[i], mD[i], mC[i], mH[i], mLogin[i]
+    local u = users[ui]
+    if u == nil then
+      u = userDecode(vals[ui] or nil)
+      users[ui] = u
+    end
     local same = 0
     if h ~= noHash and u.lh == h then same = 1 end
 
@@ -222,17 +347,7 @@ for i = 1, n do
     if raidVel > 0 and c10 >= raidVel then raidActive = 1 end
 
     local dup = 0
-    if di > 0 then
-      local db = math.floor(sec / 10)
-      for b = db - 5, db do dup = dup + dcount[b][di] end
-      dcount[db][di] = dcount[db][di] + 1
-      local dd = ddirty[db]
-      if dd == nil then
-        dd = {}
-        ddirty[db] = dd
-      end
-      dd[di] = true
-    end
+    if di > 0 then dup = dupCount(drings[di], math.floor(sec / 10)) end
 
     snap = struct.pack(snapFmt, u.n, u10, u60, u.first, u.last, same, u.sw, u.sd, u.st, u.hd, u.ht, u.hb,
       u.lsa, u.lsw, c10, c60, raidActive, dup)
@@ -257,17 +372,16 @@ for i = 1, n do
       l[#l + 1] = ARGV[kUID + ui - 1]
       u.lg, u.lgt = login, ts
     end
-    -- Cache the snapshot: newest first, entries older than the snapshot TTL
-    -- (by message time) or beyond cacheMax dropped.
-    local keep = math.min(u.nc, cacheMax - 1)
-    while keep > 0 do
-      local _, ets = struct.unpack('<c8i8', u.cache, (keep - 1) * cacheEntry + 1)
-      if ets > ts - snapTTL then break end
-      keep = keep - 1
-    end
-    u.cache = mh .. struct.pack('<i8', ts) .. snap .. string.sub(u.cache, 1, keep * cacheEntry)
-    u.nc = keep + 1
     u.dirty = true
+    local cb = math.floor(ts / cacheW)
+    local l = cacheSet[cb]
+    if l == nil then
+      l = {}
+      cacheSet[cb] = l
+    end
+    l[#l + 1] = mMh[i]
+    l[#l + 1] = snap
+    cached[mMh[i]] = snap -- a duplicate later in the batch gets it too
     out[i] = snap
   end
 end
@@ -276,40 +390,45 @@ end
 for ui, u in pairs(users) do
   if u.dirty then redis.call('SET', ARGV[kU + ui - 1], userEncode(u), 'EX', userTTL) end
 end
-local vset = {} -- bucket -> {channel, ring, ...}
+
+-- hsetBuckets writes {bucket -> {field, value, ...}} into <name><bucket>
+-- with the given TTL; when gone > 0 it also unlinks bucket - gone, which
+-- left every reader's reach: a large hash is freed in the background
+-- (UNLINK) instead of stalling Redis when it expires.
+local function hsetBuckets(name, set, ttl, gone)
+  for b, l in pairs(set) do
+    calls('HSET', P .. name .. b, l, 1, #l)
+    redis.call('EXPIRE', P .. name .. b, ttl)
+    if gone > 0 then redis.call('UNLINK', P .. name .. (b - gone)) end
+  end
+end
+
+local vset = {}
 for c, r in pairs(rings) do
   if r.dirty then
-    local b = math.floor(r[1] / winTTL)
-    local l = vset[b]
-    if l == nil then
-      l = {}
-      vset[b] = l
-    end
+    local b = math.floor(r.S / winTTL)
+    local l = vset[b] or {}
+    vset[b] = l
     l[#l + 1] = ARGV[kCh + c - 1]
-    l[#l + 1] = struct.pack(ringFmt, unpack(r, 1, RS + 1))
+    l[#l + 1] = ringEncode(r)
   end
 end
-for b, l in pairs(vset) do
-  calls('HSET', P .. 'v:' .. b, l, 1, #l)
-  redis.call('EXPIRE', P .. 'v:' .. b, 2 * winTTL)
-end
-local dmax = nil
-for b, dd in pairs(ddirty) do
-  local l = {}
-  for j in pairs(dd) do
+hsetBuckets('vr:', vset, 2 * winTTL, 0)
+
+local dset = {}
+for j, r in pairs(drings) do
+  if r.dirty then
+    local b = math.floor(r[1] * 10 / winTTL)
+    local l = dset[b] or {}
+    dset[b] = l
     l[#l + 1] = ARGV[kD + j - 1]
-    l[#l + 1] = dcount[b][j]
+    l[#l + 1] = struct.pack(dFmt, unpack(r, 1, DS + 1))
   end
-  calls('HSET', P .. 'd:' .. b, l, 1, #l)
-  redis.call('EXPIRE', P .. 'd:' .. b, winTTL + 60)
-  if dmax == nil or b > dmax then dmax = b end
 end
-if dmax then
-  -- Buckets that left every window (also of messages up to 10 s late) are
-  -- freed in the background (UNLINK) before they expire, so a large hash
-  -- never stalls Redis.
-  redis.call('UNLINK', P .. 'd:' .. (dmax - 7), P .. 'd:' .. (dmax - 8))
-end
+hsetBuckets('dr:', dset, 2 * winTTL, 2)
+
+hsetBuckets('sc:', cacheSet, math.ceil(6 * cacheW / 1000), 5)
+
 local lmax = nil
 for b, l in pairs(lnSet) do
   calls('HSET', P .. 'ln:' .. b, l, 1, #l)

@@ -2,6 +2,7 @@ package featurestore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -165,9 +166,6 @@ func TestStore_MaxRecentBoundsWindows(t *testing.T) {
 	if len(h.recent) != 8 || h.recent[7] != t0+19 || h.recent[0] != t0+12 {
 		t.Errorf("recent times = %v, want the 8 newest (t0+12..t0+19)", h.recent)
 	}
-	if len(h.cached) != 8 {
-		t.Errorf("%d cached snapshots, want 8 (MaxRecent)", len(h.cached))
-	}
 }
 
 func TestStore_EveryKeyHasTTL(t *testing.T) {
@@ -192,7 +190,7 @@ func TestStore_EveryKeyHasTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	maxTTL := map[string]time.Duration{
-		"u:": DefaultUserTTL, "v:": 2 * DefaultWindowTTL, "d:": DefaultWindowTTL + time.Minute,
+		"u:": DefaultUserTTL, "vr:": 2 * DefaultWindowTTL, "dr:": 2 * DefaultWindowTTL, "sc:": 3 * DefaultSnapshotTTL / 2,
 		"raid:": DefaultRaidWindow + time.Minute, "ln:": 2 * DefaultUserTTL,
 		"sa:": DefaultUserTTL, "sd:": DefaultMarkTTL, "st:": DefaultMarkTTL, "ma:": DefaultUserTTL,
 	}
@@ -550,36 +548,84 @@ func TestStore_VelocityWindowEdges(t *testing.T) {
 
 func TestStore_SnapshotCacheBounds(t *testing.T) {
 	s, rdb := newStore(t)
+	ctx := context.Background()
+	ttl := DefaultSnapshotTTL.Milliseconds()
+	w := ttl / 4 // the cache bucket width
 	old := msg("c", "u", t0, 1)
 	snaps(t, s, old)
 	// Within the snapshot TTL (message time): the retry is served from the cache.
-	mid := msg("c", "u", t0+DefaultSnapshotTTL.Milliseconds()-1, 2)
+	mid := msg("c", "u", t0+ttl-1, 2)
 	snaps(t, s, mid)
 	if g := snaps(t, s, old)[0]; g.UserMsgCount != 0 {
 		t.Errorf("retry within the TTL: user count %d, want 0 (cached)", g.UserMsgCount)
 	}
-	// Past it, the entry was dropped when the next message was applied, and
-	// the message counts again (the documented residual risk).
-	snaps(t, s, msg("c", "u", t0+DefaultSnapshotTTL.Milliseconds()+1, 3))
+	// Once a message 5 buckets later is applied, old's bucket is unlinked
+	// and a retry counts again (the documented residual risk).
+	b0 := t0 / w
+	if n, _ := rdb.Exists(ctx, fmt.Sprint(DefaultPrefix, "sc:", b0)).Result(); n != 1 {
+		t.Fatalf("cache bucket sc:%d missing before the unlink", b0)
+	}
+	snaps(t, s, msg("c", "u", (b0+5)*w, 3))
+	if n, _ := rdb.Exists(ctx, fmt.Sprint(DefaultPrefix, "sc:", b0)).Result(); n != 0 {
+		t.Errorf("cache bucket sc:%d still there after bucket %d was written", b0, b0+5)
+	}
+	if (b0+5)*w-t0 < ttl {
+		t.Errorf("bucket unlinked %d ms after the message, before the snapshot TTL %d ms", (b0+5)*w-t0, ttl)
+	}
 	if g := snaps(t, s, old)[0]; g.UserMsgCount != 3 {
 		t.Errorf("retry after the TTL: user count %d, want 3 (applied again)", g.UserMsgCount)
 	}
-	// At most 16 cached snapshots per user and channel.
+	// No per-user bound: every message of a burst stays cached.
 	var burst []Msg
 	for i := range 40 {
 		burst = append(burst, msg("c", "v", t0+int64(i), 0))
 	}
 	snaps(t, s, burst...)
-	if h := history(t, rdb, "c", "v"); len(h.cached) != 16 || h.cachedTs[0] != t0+39 {
-		t.Errorf("cache holds %d entries (newest at %d), want 16 (newest at %d)", len(h.cached), h.cachedTs[0], t0+39)
+	for _, i := range []int{0, 20, 39} {
+		if g := snaps(t, s, burst[i])[0]; g.UserMsgCount != int64(i) {
+			t.Errorf("retry of burst message %d: user count %d, want %d (cached)", i, g.UserMsgCount, i)
+		}
 	}
-	if g := snaps(t, s, burst[39])[0]; g.UserMsgCount != 39 {
-		t.Errorf("retry of the newest: user count %d, want 39 (cached)", g.UserMsgCount)
+	if h := history(t, rdb, "c", "v"); h.legacyCached != 0 || h.n != 40 {
+		t.Errorf("history: %d messages, %d cached snapshots; want 40 and none (they live in sc:)", h.n, h.legacyCached)
+	}
+}
+
+// TestStore_ReadsLegacyHistory: a history written by an earlier version,
+// with snapshots cached in it, is read (counts continue) and rewritten
+// without them.
+func TestStore_ReadsLegacyHistory(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	le := binary.LittleEndian
+	v := make([]byte, 86, 86+5+8+16+snapLen)
+	le.PutUint64(v[0:], 7)          // n
+	le.PutUint64(v[8:], uint64(t0)) // first
+	le.PutUint64(v[16:], uint64(t0+500))
+	le.PutUint32(v[24:], 2) // sw
+	le.PutUint16(v[80:], 1) // nrt
+	le.PutUint16(v[82:], 1) // nc
+	le.PutUint16(v[84:], 5) // nl
+	v = append(v, "login"...)
+	v = le.AppendUint64(v, uint64(t0+500))
+	v = le.AppendUint64(v, 42)
+	v = le.AppendUint64(v, uint64(t0+500))
+	v = append(v, make([]byte, snapLen)...)
+	if err := rdb.Set(ctx, DefaultPrefix+"u:c:u", v, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	g := snaps(t, s, msg("c", "u", t0+1000, 0))[0]
+	if g.UserMsgCount != 7 || g.SysWarns != 2 || g.UserMsgs10s != 1 || g.FirstSeenMs != t0 {
+		t.Errorf("snapshot over a legacy history = %+v, want count 7, sys warns 2, 10s 1, first seen t0", g)
+	}
+	if h := history(t, rdb, "c", "u"); h.n != 8 || h.legacyCached != 0 || h.login != "loginu" || len(h.recent) != 2 {
+		t.Errorf("rewritten history = %+v, want n 8, no cached snapshots, the new login, 2 recent times", h)
 	}
 }
 
 // TestStore_ActionsKeepHistory checks that sys.lua and mod.lua rewrite a
-// history without losing its recent times, login or cached snapshots.
+// history without losing its recent times or login, and that a retry is
+// still served its cached snapshot.
 func TestStore_ActionsKeepHistory(t *testing.T) {
 	s, rdb := newStore(t)
 	ctx := context.Background()
@@ -594,7 +640,7 @@ func TestStore_ActionsKeepHistory(t *testing.T) {
 	}
 	after := history(t, rdb, "c", "u")
 	if after.n != 2 || after.sw != 1 || after.hb != 1 || after.login != before.login ||
-		fmt.Sprint(after.recent) != fmt.Sprint(before.recent) || fmt.Sprint(after.cached) != fmt.Sprint(before.cached) {
+		fmt.Sprint(after.recent) != fmt.Sprint(before.recent) {
 		t.Errorf("history after a warn and a ban = %+v, want %+v with sw 1, hb 1", after, before)
 	}
 	if g := snaps(t, s, first)[0]; g.UserMsgCount != 0 || g.SysWarns != 0 {

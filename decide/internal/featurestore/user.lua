@@ -13,8 +13,9 @@
 --     nrt, nc, nl             uint16 counts of recent times, cached snapshots, login bytes
 --   login                     nl bytes  the last login seen
 --   rt                        nrt int64  recent message times (ms), oldest first
---   cache                     nc entries of cacheEntry bytes, newest first:
---                             8 bytes msg id hash, int64 message time, snapshot (snapFmt)
+--   cache                     nc entries of cacheEntry bytes: snapshots cached by
+--                             earlier versions; read past and dropped (snapshot.lua
+--                             now caches them in sc:<bucket>), so nc is written as 0
 local userHdr = '<i8i8i8i4i4i4i4i4i4i8i8i8c8HHH'
 local userHdrLen = 86
 -- snapFmt is one snapshot in event.DecisionSnapshotNames order.
@@ -35,25 +36,24 @@ local function int64s(k)
 end
 
 -- userDecode returns the history held in v (nil, false or malformed: a new
--- user, everything 0). rt and cache stay binary strings.
+-- user, everything 0). rt stays a binary string.
 local function userDecode(v)
   if v and #v >= userHdrLen then
     local n, first, last, sw, sd, st, hd, ht, hb, lsa, lsw, lgt, lh, nrt, nc, nl = struct.unpack(userHdr, v)
     if #v == userHdrLen + nl + 8 * nrt + cacheEntry * nc then
       local o = userHdrLen + nl + 1
       return { n = n, first = first, last = last, sw = sw, sd = sd, st = st, hd = hd, ht = ht, hb = hb,
-        lsa = lsa, lsw = lsw, lgt = lgt, lh = lh, nrt = nrt, nc = nc,
+        lsa = lsa, lsw = lsw, lgt = lgt, lh = lh, nrt = nrt,
         lg = string.sub(v, userHdrLen + 1, o - 1),
-        rt = string.sub(v, o, o + 8 * nrt - 1),
-        cache = string.sub(v, o + 8 * nrt) }
+        rt = string.sub(v, o, o + 8 * nrt - 1) }
     end
   end
   return { n = 0, first = 0, last = 0, sw = 0, sd = 0, st = 0, hd = 0, ht = 0, hb = 0, lsa = 0, lsw = 0, lgt = 0,
-    lh = noHash, nrt = 0, nc = 0, lg = '', rt = '', cache = '' }
+    lh = noHash, nrt = 0, lg = '', rt = '' }
 end
 
 -- userEncode returns the binary form of u.
 local function userEncode(u)
   return struct.pack(userHdr, u.n, u.first, u.last, u.sw, u.sd, u.st, u.hd, u.ht, u.hb, u.lsa, u.lsw, u.lgt,
-    u.lh, u.nrt, u.nc, #u.lg) .. u.lg .. u.rt .. u.cache
+    u.lh, u.nrt, 0, #u.lg) .. u.lg .. u.rt
 end
