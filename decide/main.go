@@ -177,8 +177,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("create mod consumer: %w", err)
 	}
 
+	// Executed actions are recorded in the feature store in the background
+	// until the chat consumer has stopped (its last batches included).
+	sysCtx, stopSys := context.WithCancel(context.WithoutCancel(ctx))
+	sysDone := make(chan struct{})
+	go func() { dec.RunSys(sysCtx, cfg.ShutdownTimeout); close(sysDone) }()
+	defer func() { stopSys(); <-sysDone }()
+
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return chat.Run(gctx) })
+	g.Go(func() error { defer stopSys(); return chat.Run(gctx) })
 	g.Go(func() error { return mod.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, cfg.ShutdownTimeout) })
 	g.Go(func() error {

@@ -158,8 +158,11 @@ fi
 done) &
 QLOOP=$!
 
-# Wait for generation to end, then for the simulator's and ingest's queues to drain.
-for _ in $(seq $((DURATION * 10 + 600))); do
+# Wait for generation to end, then for the simulator's and ingest's queues to
+# drain. Polling starts near the end: each poll is a few processes, which
+# a 2-core box running the whole pipeline notices.
+sleep $((DURATION > 2 ? DURATION - 2 : 0))
+for _ in $(seq 700); do
 	sleep 0.1
 	sim_done && break
 done

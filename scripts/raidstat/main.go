@@ -45,6 +45,9 @@ type StreamStats struct {
 	MaxMs      float64 `json:"max_ms"`
 	FirstMs    int64   `json:"first_ms"` // time part of the first entry id
 	LastMs     int64   `json:"last_ms"`  // time part of the last entry id
+	// Failures counts entries by a non-empty failure_reason (decisions
+	// that failed open).
+	Failures map[string]int64 `json:"failures,omitempty"`
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -156,6 +159,12 @@ func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(
 			}
 			if l, ok := lat(entryMs, m.Values); ok {
 				lats = append(lats, l)
+			}
+			if r := str(m.Values["failure_reason"]); r != "" {
+				if st.Failures == nil {
+					st.Failures = map[string]int64{}
+				}
+				st.Failures[r]++
 			}
 		}
 		if len(msgs) < 10000 {

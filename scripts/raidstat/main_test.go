@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -20,7 +21,11 @@ func TestRun_CountsDuplicatesAndScrapes(t *testing.T) {
 	defer rdb.Close()
 	for i := range 25 {
 		id := fmt.Sprintf("m%d", i%20) // 5 duplicates
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "c", ID: fmt.Sprintf("%d-0", 1000+i), Values: []any{"msg_id", id, "tmi_sent_ts", "999"}}).Err(); err != nil {
+		vals := []any{"msg_id", id, "tmi_sent_ts", "999"}
+		if i < 2 {
+			vals = append(vals, "failure_reason", "feature_store_timeout")
+		}
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "c", ID: fmt.Sprintf("%d-0", 1000+i), Values: vals}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,8 +46,9 @@ func TestRun_CountsDuplicatesAndScrapes(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("output %q: %v", out.String(), err)
 	}
-	want := StreamStats{Entries: 26, UniqueIDs: 20, Duplicates: 5, Malformed: 1, P50Ms: 13, P99Ms: 25, MaxMs: 25, FirstMs: 1000, LastMs: 2000}
-	if got.Chat != want {
+	want := StreamStats{Entries: 26, UniqueIDs: 20, Duplicates: 5, Malformed: 1, P50Ms: 13, P99Ms: 25, MaxMs: 25, FirstMs: 1000, LastMs: 2000,
+		Failures: map[string]int64{"feature_store_timeout": 2}}
+	if !reflect.DeepEqual(got.Chat, want) {
 		t.Errorf("chat stats = %+v, want %+v", got.Chat, want)
 	}
 	if m := got.Metrics["ingest"]; m["streamsafe_x_total"] != 9 || m[`streamsafe_x_total{kind="chat"}`] != 7 {

@@ -50,12 +50,14 @@ type Summary struct {
 	Disconnects   uint64  `json:"disconnects"`
 	SimDropped    uint64  `json:"sim_dropped"` // simulator: addressed to ingest but written to no connection (slow consumer)
 
-	Decided       *int64   `json:"decided,omitempty"`             // decision stream entries
-	DecisionDupes *int64   `json:"decision_duplicates,omitempty"` // msg ids decided twice
-	DecideLost    *int64   `json:"decide_lost,omitempty"`         // chat stream entries without a decision
-	DecideP50Ms   *float64 `json:"decide_p50_ms,omitempty"`       // read from chat stream to decision written
-	DecideP99Ms   *float64 `json:"decide_p99_ms,omitempty"`
-	DecidedPerSec *float64 `json:"decided_per_sec,omitempty"`
+	Decided        *int64           `json:"decided,omitempty"`             // decision stream entries
+	DecisionDupes  *int64           `json:"decision_duplicates,omitempty"` // msg ids decided twice
+	DecideLost     *int64           `json:"decide_lost,omitempty"`         // chat stream entries without a decision
+	DecideP50Ms    *float64         `json:"decide_p50_ms,omitempty"`       // read from chat stream to decision written
+	DecideP99Ms    *float64         `json:"decide_p99_ms,omitempty"`
+	DecidedPerSec  *float64         `json:"decided_per_sec,omitempty"`
+	DecideFailOpen *int64           `json:"decide_fail_open,omitempty"` // decisions with a failure_reason (IGNORE, failed open)
+	FailOpenBy     map[string]int64 `json:"decide_fail_open_by,omitempty"`
 
 	Sunk *int64     `json:"sunk,omitempty"`       // decision rows in the sink's files
 	Sink *SinkStats `json:"sink_check,omitempty"` // decisions stream vs the sink's files
@@ -184,6 +186,11 @@ func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisi
 		d, dup, lost := decisions.UniqueIDs, decisions.Duplicates, chat.UniqueIDs-decisions.UniqueIDs
 		p50, p99 := decisions.P50Ms, decisions.P99Ms
 		s.Decided, s.DecisionDupes, s.DecideLost, s.DecideP50Ms, s.DecideP99Ms = &d, &dup, &lost, &p50, &p99
+		var failed int64
+		for _, n := range decisions.Failures {
+			failed += n
+		}
+		s.DecideFailOpen, s.FailOpenBy = &failed, decisions.Failures
 		if span := float64(decisions.LastMs-decisions.FirstMs) / 1000; span > 0 {
 			r := float64(decisions.Entries) / span
 			s.DecidedPerSec = &r
@@ -198,8 +205,8 @@ func printSummary(w io.Writer, s Summary) error {
 	fmt.Fprintf(w, "stream: %d entries, %d duplicate msg ids, %.0f msgs/s, latency p50 %.0f ms p99 %.0f ms (send -> stream entry)\n",
 		s.StreamEntries, s.StreamDupes, s.MsgsPerSec, s.P50Ms, s.P99Ms)
 	if s.Decided != nil {
-		fmt.Fprintf(w, "decide: %d decided, %d decided twice, %d without decision, p50 %.2f ms p99 %.2f ms (read -> decision written)\n",
-			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms)
+		fmt.Fprintf(w, "decide: %d decided, %d decided twice, %d without decision, p50 %.2f ms p99 %.2f ms (read -> decision written), %d failed open %v\n",
+			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms, *s.DecideFailOpen, s.FailOpenBy)
 	}
 	if s.Sink != nil {
 		fmt.Fprintf(w, "sink: %d decision rows in %d files (stream %d entries, %d dead-lettered): %d missing, %d duplicate rows, %d unknown rows, %d pending, %d temporary files\n",

@@ -74,27 +74,33 @@ type Deps struct {
 //  5. record the executed actions in the feature store: a second round
 //     trip, made after the write so it adds nothing to the decision
 //     latency (the clamp's choice cannot be known inside the first one).
-//     The batch's later messages by the same user already see the actions
-//     through an in-memory overlay on their snapshots (logged, so replay
-//     agrees); other workers see them from the next store read on. On
-//     failure they are kept and retried with the next batch; each action
-//     counts once per msg id.
+//     While RunSys runs, the batch only hands them over and RunSys records
+//     them in the background, coalescing the actions of several batches
+//     into one call, so no worker waits for it; otherwise the batch
+//     records them itself. The batch's later messages by the same user
+//     already see the actions through an in-memory overlay on their
+//     snapshots (logged, so replay agrees); other workers see them from the
+//     next store read after they were recorded. On failure they are kept
+//     (at most MaxPendingSys) and retried; each action counts once per msg
+//     id.
 //
 // A failed write is retried in place (stream.Retry): the feature store
 // returns the cached snapshots for the retried messages, so the decisions
 // (and their ids) come out identical and the executor's idempotency keys
 // absorb the repeated submits.
 type Decider struct {
-	cfg    Config
-	deps   Deps
-	now    func() time.Time
-	log    *slog.Logger
-	m      *Metrics
-	bad    *logging.Sampler // warnings about bad input and store failures
-	acted  *logging.Sampler // info lines about actions taken
-	pool   sync.Pool
-	sysMu  sync.Mutex
-	sysBuf []featurestore.SysAction // guarded by sysMu: actions not yet recorded in the store
+	cfg      Config
+	deps     Deps
+	now      func() time.Time
+	log      *slog.Logger
+	m        *Metrics
+	bad      *logging.Sampler // warnings about bad input and store failures
+	acted    *logging.Sampler // info lines about actions taken
+	pool     sync.Pool
+	sysMu    sync.Mutex
+	sysBuf   []featurestore.SysAction // guarded by sysMu: actions not yet recorded in the store
+	sysAsync bool                     // guarded by sysMu: RunSys records them
+	sysKick  chan struct{}            // wakes RunSys
 	// xaddHead starts every decision's XADD: "xadd", stream, [maxlen ~ N,] "*".
 	xaddHead []any
 }
@@ -129,6 +135,7 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 		d.m = NewMetrics(nil)
 	}
 	d.pool.New = func() any { return new(scratch) }
+	d.sysKick = make(chan struct{}, 1)
 	d.xaddHead = []any{"xadd", cfg.DecisionsStream}
 	if cfg.DecisionsMaxLen > 0 {
 		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
@@ -545,28 +552,114 @@ func writeOutcome(cmds []redis.Cmder, err error) int {
 	return writeFailed
 }
 
-// recordSys records executed actions (plus any kept from earlier failures)
-// in the feature store; on failure they are kept for the next batch.
-func (d *Decider) recordSys(ctx context.Context, acts []featurestore.SysAction) {
+// sysRetryDelay is how long RunSys waits after a failed store call before
+// it tries again (new actions do not wake it sooner).
+const sysRetryDelay = 100 * time.Millisecond
+
+// RunSys records the executed actions that batches hand over in the
+// feature store, in the background, until ctx is done; then it stops
+// taking actions (later batches record their own) and makes one last
+// attempt within flushTimeout. Run it alongside the consumers and cancel it
+// after they have stopped.
+func (d *Decider) RunSys(ctx context.Context, flushTimeout time.Duration) {
 	d.sysMu.Lock()
-	defer d.sysMu.Unlock()
-	d.sysBuf = append(d.sysBuf, acts...)
-	if len(d.sysBuf) == 0 {
-		return
+	d.sysAsync = true
+	d.sysMu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			d.sysMu.Lock()
+			d.sysAsync = false
+			d.sysMu.Unlock()
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+			d.flushSys(fctx)
+			cancel()
+			return
+		case <-d.sysKick:
+		}
+		if !d.flushSys(ctx) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(sysRetryDelay):
+			}
+			d.kickSys()
+		}
 	}
-	if over := len(d.sysBuf) - d.cfg.MaxPendingSys; over > 0 {
-		d.sysBuf = append(d.sysBuf[:0], d.sysBuf[over:]...) // drop the oldest
+}
+
+func (d *Decider) kickSys() {
+	select {
+	case d.sysKick <- struct{}{}:
+	default:
 	}
+}
+
+// flushSys records every pending action in one call, without holding the
+// lock meanwhile; on failure they go back in front of the newer ones. It
+// reports whether nothing failed.
+func (d *Decider) flushSys(ctx context.Context) bool {
+	d.sysMu.Lock()
+	acts := d.sysBuf
+	d.sysBuf = nil
+	d.sysMu.Unlock()
+	if len(acts) == 0 {
+		return true
+	}
+	err := d.applySys(ctx, acts)
+	if err == nil {
+		d.sysMu.Lock()
+		d.m.sysPending.Set(float64(len(d.sysBuf)))
+		d.sysMu.Unlock()
+		return true
+	}
+	d.sysMu.Lock()
+	d.sysBuf = d.keepSys(append(acts, d.sysBuf...))
+	d.m.sysPending.Set(float64(len(d.sysBuf)))
+	d.sysMu.Unlock()
+	return false
+}
+
+// keepSys drops the oldest actions beyond MaxPendingSys.
+func (d *Decider) keepSys(acts []featurestore.SysAction) []featurestore.SysAction {
+	if over := len(acts) - d.cfg.MaxPendingSys; over > 0 {
+		acts = append(acts[:0], acts[over:]...)
+	}
+	return acts
+}
+
+// applySys makes one store call, observing its duration and logging a
+// (sampled) failure.
+func (d *Decider) applySys(ctx context.Context, acts []featurestore.SysAction) error {
 	t0 := d.now()
-	_, err := d.deps.Store.ApplySys(ctx, d.sysBuf)
+	_, err := d.deps.Store.ApplySys(ctx, acts)
 	d.m.stage[stageSys].Observe(d.now().Sub(t0).Seconds())
 	if err != nil {
 		d.m.sysErrors.Inc()
-		d.m.sysPending.Set(float64(len(d.sysBuf)))
 		if ok, n := d.bad.Allow(d.now()); ok {
-			d.log.LogAttrs(ctx, slog.LevelWarn, "recording executed actions in the feature store failed; kept for the next batch",
-				logging.Err(err), slog.Int(logging.KeyCount, len(d.sysBuf)), slog.Int64("suppressed", n))
+			d.log.LogAttrs(ctx, slog.LevelWarn, "recording executed actions in the feature store failed; kept for a retry",
+				logging.Err(err), slog.Int(logging.KeyCount, len(acts)), slog.Int64("suppressed", n))
 		}
+	}
+	return err
+}
+
+// recordSys hands executed actions to RunSys, or, when it does not run,
+// records them (plus any kept from earlier failures) in the feature store;
+// on failure they are kept for the next batch.
+func (d *Decider) recordSys(ctx context.Context, acts []featurestore.SysAction) {
+	d.sysMu.Lock()
+	defer d.sysMu.Unlock()
+	d.sysBuf = d.keepSys(append(d.sysBuf, acts...))
+	if len(d.sysBuf) == 0 {
+		return
+	}
+	if d.sysAsync {
+		d.m.sysPending.Set(float64(len(d.sysBuf)))
+		d.kickSys()
+		return
+	}
+	if err := d.applySys(ctx, d.sysBuf); err != nil {
+		d.m.sysPending.Set(float64(len(d.sysBuf)))
 		return
 	}
 	d.sysBuf = d.sysBuf[:0]
