@@ -14,17 +14,19 @@
 //
 //	u:<channel>:<user_id>  the (channel, user) history, ONE binary string (user.lua):
 //	                       counters, first/last/last-action times, last text hash,
-//	                       login, recent message times (60 s, at most MaxRecent) and
-//	                       the snapshots of the user's recent messages (idempotency:
-//	                       SnapshotTTL of message time, at most min(MaxRecent, 16))
+//	                       login and recent message times (60 s, at most MaxRecent)
 //	                                                              TTL UserTTL
-//	v:<bucket>             hash channel -> velocity ring (the newest second and the
-//	                       message counts of the 70 seconds up to it: exact 60 s
-//	                       windows for messages up to 10 s late);
+//	sc:<bucket>            hash msg id hash -> the message's snapshot (idempotency);
+//	                       bucket = message time / (SnapshotTTL/4); unlinked once
+//	                       bucket+5 is written              TTL 1.5*SnapshotTTL
+//	vr:<bucket>            hash channel -> velocity ring: the newest second, the
+//	                       message counts in the 10 and 60 s up to it, and the
+//	                       counts of the 70 seconds up to it (exact 60 s windows
+//	                       for messages up to 10 s late);
 //	                       bucket = second / WindowTTL            TTL 2*WindowTTL
-//	d:<bucket>             hash "<channel>:<text hash>" -> messages in that 10 s
-//	                       bucket (copypasta); unlinked when it left every window
-//	                                                              TTL WindowTTL+60s
+//	dr:<bucket>            hash "<channel>:<text hash>" -> copypasta ring: the
+//	                       newest 10 s period and the counts of the 8 periods up
+//	                       to it; unlinked two buckets later      TTL 2*WindowTTL
 //	ln:<bucket>            hash "<channel>:<login>" -> user id, for CLEARMSG deletes;
 //	                       bucket = half a UserTTL; refreshed once per bucket
 //	                                                              TTL 2*UserTTL
@@ -36,10 +38,10 @@
 // A call from Lua into Redis costs more than most commands' own work, so
 // snapshot.lua makes a fixed number of calls per batch besides one SET per
 // (channel, user): the Go side passes every key and field name
-// deduplicated, one MGET reads the histories and raid marks, the per-channel
-// and copypasta state lives in a few hashes per time bucket (one HMGET per
-// bucket read, one HSET per bucket written), and values are binary, never
-// parsed as text. BenchmarkSnapshots_Load measures the Redis CPU per
+// deduplicated, one MGET reads the histories and raid marks, the snapshot
+// cache and the per-channel and copypasta state live in a few hashes per
+// time bucket (one HMGET per bucket read, one HSET per bucket written), and
+// values are binary, never parsed as text. BenchmarkSnapshots_Load measures the Redis CPU per
 // message with the load test's traffic mix.
 //
 // Every key has a TTL, so memory is bounded by traffic within the TTLs. The
