@@ -48,7 +48,7 @@ type Config struct {
 
 	RateLimit        int           `split_words:"true" default:"1000" desc:"chat messages per second per channel, shared by all replicas through Redis; 0 disables"`
 	RateLimitBurst   int           `split_words:"true" default:"2000" desc:"messages a channel may send at once from an idle bucket"`
-	RateLimitPrefix  string        `split_words:"true" default:"streamsafe:ratelimit:chat:" desc:"Redis key prefix of the per-channel limiter state"`
+	RateLimitKey     string        `split_words:"true" default:"streamsafe:ratelimit:chat" desc:"Redis hash of the per-channel limiter state (a field per channel)"`
 	RateLimitTimeout time.Duration `split_words:"true" default:"1s" desc:"longest rate-limit round trip; on error or timeout the batch passes (fail open)"`
 
 	DialTimeout    time.Duration `split_words:"true" default:"10s" desc:"dial plus TLS/WebSocket handshake"`
@@ -153,8 +153,8 @@ func (c *Config) Validate() error {
 	if c.RateLimit > 0 {
 		positive("RATE_LIMIT_BURST", c.RateLimitBurst)
 		positiveDur("RATE_LIMIT_TIMEOUT", c.RateLimitTimeout)
-		if c.RateLimitPrefix == "" {
-			add(name("RATE_LIMIT_PREFIX"), "must not be empty")
+		if c.RateLimitKey == "" {
+			add(name("RATE_LIMIT_KEY"), "must not be empty")
 		}
 	}
 	positiveDur("DIAL_TIMEOUT", c.DialTimeout)
@@ -208,7 +208,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("retry_max", c.RetryMax.String()),
 		slog.Int("rate_limit", c.RateLimit),
 		slog.Int("rate_limit_burst", c.RateLimitBurst),
-		slog.String("rate_limit_prefix", c.RateLimitPrefix),
+		slog.String("rate_limit_key", c.RateLimitKey),
 		slog.String("rate_limit_timeout", c.RateLimitTimeout.String()),
 		slog.String("dial_timeout", c.DialTimeout.String()),
 		slog.String("login_timeout", c.LoginTimeout.String()),

@@ -116,7 +116,7 @@ func newService(cfg Config, log *slog.Logger) (*service, error) {
 	s.rdb = redis.NewClient(cfg.Redis.Options())
 	var rl pipeline.RateLimiter
 	if cfg.RateLimit > 0 {
-		l, err := ratelimit.New(s.rdb, cfg.RateLimitPrefix, ratelimit.PerSecond(cfg.RateLimit, cfg.RateLimitBurst))
+		l, err := ratelimit.New(s.rdb, cfg.RateLimitKey, ratelimit.PerSecond(cfg.RateLimit, cfg.RateLimitBurst))
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("create rate limiter: %w", err)

@@ -52,7 +52,7 @@ const (
 // fallback to the bare EXECUTOR_* (and TWITCH_*, HELIX_* for HelixConfig).
 type Config struct {
 	Mode              Mode          `envconfig:"EXECUTOR_MODE" default:"auto" desc:"auto (helix when Twitch credentials are set, else dryrun), helix or dryrun"`
-	QueueSize         int           `envconfig:"EXECUTOR_QUEUE_SIZE" default:"10000" desc:"bounded action queue; Submit drops when full"`
+	QueueSize         int           `envconfig:"EXECUTOR_QUEUE_SIZE" default:"10000" desc:"bounded action queue; Submit drops when full (besides, up to 64 requests wait in the claim stage and EXECUTOR_WORKERS handed to the workers)"`
 	Workers           int           `envconfig:"EXECUTOR_WORKERS" default:"4" desc:"goroutines executing actions"`
 	RequestTimeout    time.Duration `envconfig:"EXECUTOR_REQUEST_TIMEOUT" default:"15s" desc:"deadline per action, including rate-limit waits and retries"`
 	IdempotencyTTL    time.Duration `envconfig:"EXECUTOR_IDEMPOTENCY_TTL" default:"24h" desc:"how long an executed (msg id, action kind) is remembered"`

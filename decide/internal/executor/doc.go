@@ -3,18 +3,25 @@
 //
 // The decision path calls Pool.Submit, which never blocks: it puts the
 // Request on a bounded queue (Config.QueueSize) and returns true, or counts a
-// drop and returns false when the queue is full or the pool is closed.
-// Config.Workers goroutines drain the queue. For each request a worker
+// drop and returns false when the queue is full or the pool is closed. A
+// claimer goroutine takes what is queued (up to 64 requests at a time),
+// and for each request
 //
 //  1. validates it (a DELETE needs a message id, since Helix clears the whole
 //     chat when message_id is missing; a TIMEOUT needs 1..1,209,600 s, since
 //     Helix bans permanently when duration is missing);
 //  2. claims the idempotency key "<prefix><msg_id>:<ACTION KIND>" with
-//     SET NX EX (Config.IdempotencyTTL). An existing key means an earlier
-//     request already acted on this message with this kind of action, so the
-//     request is reported as StatusDuplicate and nothing is sent. When Redis
-//     cannot answer, the worker does not act (StatusIdempotencyUnavailable):
-//     acting without the check could act twice;
+//     SET NX EX (Config.IdempotencyTTL), all of them in one pipelined round
+//     trip. An existing key means an earlier request already acted on this
+//     message with this kind of action, so the request is reported as
+//     StatusDuplicate and nothing is sent. When Redis cannot answer, the
+//     requests are not acted on (StatusIdempotencyUnavailable): acting
+//     without the check could act twice.
+//
+// Config.Workers goroutines take the claimed requests (so at most Workers
+// calls are out at once, and Config.RequestTimeout runs from the claim); a
+// worker
+//
 //  3. hands it to the Backend: Helix (HTTP calls with rate limiting and
 //     bounded retries) or DryRun (log and record only; the default when no
 //     Twitch credentials are configured);

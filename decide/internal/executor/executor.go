@@ -128,12 +128,21 @@ type Pool struct {
 	mu     sync.RWMutex
 	closed bool
 	queue  chan job
+	work   chan job // claimed jobs, from the claimer to the workers
 }
 
 type job struct {
 	req      Request
 	enqueued time.Time
+	// Set by the claimer.
+	prepErr  error     // invalid request
+	claimErr error     // idempotency store unavailable
+	claimed  bool      // this pool set the idempotency key
+	deadline time.Time // RequestTimeout after the claim
 }
+
+// maxClaimBatch bounds the requests claimed in one pipelined round trip.
+const maxClaimBatch = 64
 
 // New validates nothing (call cfg.Validate first), builds the backend that
 // cfg.EffectiveMode selects and starts the pool. rdb holds the idempotency
@@ -182,6 +191,7 @@ func NewPool(cfg Config, b Backend, rdb redis.Cmdable, reg prometheus.Registerer
 		drops:   logging.NewSampler(5, 10*time.Second),
 		fails:   logging.NewSampler(20, 10*time.Second),
 		queue:   make(chan job, cfg.QueueSize),
+		work:    make(chan job, cfg.Workers),
 	}
 	m, err := newPoolMetrics(reg, func() float64 { return float64(len(p.queue)) }, cfg.QueueSize)
 	if err != nil {
@@ -190,7 +200,8 @@ func NewPool(cfg Config, b Backend, rdb redis.Cmdable, reg prometheus.Registerer
 	p.m = m
 	p.results = newResultWriter(rdb, cfg.ResultsStream, cfg.ResultsMaxLen, cfg.ResultsBuffer, cfg.ResultsBatch, m, log)
 	p.baseCtx, p.cancelBase = context.WithCancel(context.Background())
-	p.wg.Add(cfg.Workers)
+	p.wg.Add(cfg.Workers + 1)
+	go p.claimer()
 	for range cfg.Workers {
 		go p.worker()
 	}
@@ -279,52 +290,104 @@ func (p *Pool) Close(ctx context.Context) error {
 	return flushErr
 }
 
+// claimer takes the queued requests in batches (whatever is queued, up to
+// maxClaimBatch), validates them, claims their idempotency keys in ONE
+// pipelined round trip and hands them to the workers, which keep the
+// concurrency of the calls out at Workers.
+func (p *Pool) claimer() {
+	defer p.wg.Done()
+	defer close(p.work)
+	batch := make([]job, 0, maxClaimBatch)
+	for first := range p.queue {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxClaimBatch {
+			select {
+			case j, ok := <-p.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		p.claimAll(batch)
+		for i := range batch {
+			p.work <- batch[i]
+		}
+		clear(batch)
+	}
+}
+
+// claimAll validates the batch and claims the valid requests' keys.
+func (p *Pool) claimAll(batch []job) {
+	if p.baseCtx.Err() != nil {
+		return // closing on a deadline: the workers record them as canceled
+	}
+	var claims []*job
+	for i := range batch {
+		j := &batch[i]
+		if j.prepErr = p.prepare(&j.req); j.prepErr == nil {
+			claims = append(claims, j)
+		}
+	}
+	if len(claims) == 0 {
+		return
+	}
+	start := p.now()
+	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.RequestTimeout)
+	defer cancel()
+	ok, err := p.idem.claimAll(ctx, claims)
+	for i, j := range claims {
+		j.deadline = start.Add(p.cfg.RequestTimeout)
+		j.claimErr = err
+		j.claimed = err == nil && ok[i]
+	}
+}
+
 func (p *Pool) worker() {
 	defer p.wg.Done()
-	for j := range p.queue {
+	for j := range p.work {
 		p.run(&j)
 	}
 }
 
-// run executes one job and records its result.
+// run executes one claimed job and records its result.
 func (p *Pool) run(j *job) {
 	req := &j.req
 	r := Result{
 		DecisionID: req.DecisionID, MsgID: req.MsgID, RoomID: req.BroadcasterID, UserID: req.UserID,
 		Action: req.Action,
 	}
-	switch err := p.prepare(req); {
+	switch {
 	case p.baseCtx.Err() != nil:
 		r.Status, r.Err = StatusCanceled, ErrClosed.Error()
 		p.canceled.Add(1)
-	case err != nil:
-		r.Status, r.Err = StatusInvalid, err.Error()
+	case j.prepErr != nil:
+		r.Status, r.Err = StatusInvalid, j.prepErr.Error()
+	case j.claimErr != nil:
+		r.Status, r.Err = StatusIdempotencyUnavailable, j.claimErr.Error()
+	case !j.claimed:
+		r.Status = StatusDuplicate
 	default:
-		ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.RequestTimeout)
-		claimed, err := p.idem.claim(ctx, req)
-		switch {
-		case err != nil:
-			r.Status, r.Err = StatusIdempotencyUnavailable, err.Error()
-		case !claimed:
-			r.Status = StatusDuplicate
-		default:
-			if s, ok := p.backend.(scheduler); ok {
-				dl, _ := ctx.Deadline()
-				wait, err := s.schedule(req, dl)
-				if err != nil {
-					r.Status, r.Err = StatusFailed, err.Error()
-					break
-				}
-				if wait > 0 {
-					// Wait for the slot without holding a worker, so one
-					// channel's burst does not delay the others.
-					p.wg.Add(1)
-					go p.delayed(ctx, cancel, j, r, wait)
-					return
-				}
+		ctx, cancel := context.WithDeadline(p.baseCtx, j.deadline)
+		if s, ok := p.backend.(scheduler); ok {
+			wait, err := s.schedule(req, j.deadline)
+			if err != nil {
+				r.Status, r.Err = StatusFailed, err.Error()
+				cancel()
+				break
 			}
-			p.execute(ctx, req, &r)
+			if wait > 0 {
+				// Wait for the slot without holding a worker, so one
+				// channel's burst does not delay the others.
+				p.wg.Add(1)
+				go p.delayed(ctx, cancel, j, r, wait)
+				return
+			}
 		}
+		p.execute(ctx, req, &r)
 		cancel()
 	}
 	p.finish(j, &r)
@@ -517,16 +580,26 @@ func (i *idempotency) key(req *Request) string {
 	return i.prefix + req.MsgID + ":" + req.Action.Kind.String()
 }
 
-// claim sets the key if it is absent. It reports whether this call set it.
-// The value is the decision id, to trace which decision acted.
-func (i *idempotency) claim(ctx context.Context, req *Request) (bool, error) {
-	v := req.DecisionID
-	if v == "" {
-		v = "1"
+// claimAll sets each job's key if it is absent, in one pipelined round
+// trip, and reports for each whether this call set it. The value is the
+// decision id, to trace which decision acted. Any failure fails them all
+// (none is executed; a key that was set keeps a retry from acting twice).
+func (i *idempotency) claimAll(ctx context.Context, jobs []*job) ([]bool, error) {
+	pipe := i.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(jobs))
+	for k, j := range jobs {
+		v := j.req.DecisionID
+		if v == "" {
+			v = "1"
+		}
+		cmds[k] = pipe.SetNX(ctx, i.key(&j.req), v, i.ttl)
 	}
-	ok, err := i.rdb.SetNX(ctx, i.key(req), v, i.ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("claim idempotency key: %w", err)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("claim %d idempotency keys: %w", len(jobs), err)
+	}
+	ok := make([]bool, len(jobs))
+	for k, c := range cmds {
+		ok[k] = c.Val()
 	}
 	return ok, nil
 }

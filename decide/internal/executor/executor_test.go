@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -321,12 +322,22 @@ func TestPool_DropWhenFull(t *testing.T) {
 		t.Fatal("first Submit = false")
 	}
 	<-b.started // the worker holds the first request
-	var got []bool
-	for i := range 4 {
-		got = append(got, p.Submit(context.Background(), request(event.Warn, strconv.Itoa(2+i), 0)))
+	// Submitted one by one (time for the claimer to move each on): one more
+	// waits in the work channel (Workers), one in the claimer, QueueSize in
+	// the queue; the next is dropped.
+	accepted := 1
+	for i := range 20 {
+		time.Sleep(20 * time.Millisecond)
+		if !p.Submit(context.Background(), request(event.Warn, strconv.Itoa(2+i), 0)) {
+			break
+		}
+		accepted++
 	}
-	if want := []bool{true, true, false, false}; !equal(got, want) {
-		t.Errorf("Submit results = %v, want %v", got, want)
+	if accepted != 5 {
+		t.Errorf("%d requests accepted before the first drop, want 5 (1 running, 1 handed over, 1 claimed, 2 queued)", accepted)
+	}
+	if p.Submit(context.Background(), request(event.Warn, "99", 0)) {
+		t.Errorf("Submit on a full queue = true, want false")
 	}
 	if n := metric(t, e.reg, "streamsafe_decide_executor_queue_depth"); n != 2 {
 		t.Errorf("queue_depth = %g, want 2", n)
@@ -339,11 +350,11 @@ func TestPool_DropWhenFull(t *testing.T) {
 		t.Fatalf("Close() = %v", err)
 	}
 	statuses := map[string]int{}
-	for _, r := range e.results(t, 5) {
+	for _, r := range e.results(t, 7) {
 		statuses[r[FieldStatus]]++
 	}
-	if statuses["success"] != 3 || statuses["dropped"] != 2 {
-		t.Errorf("statuses = %v, want 3 success and 2 dropped", statuses)
+	if statuses["success"] != 5 || statuses["dropped"] != 2 {
+		t.Errorf("statuses = %v, want 5 success and 2 dropped", statuses)
 	}
 	if n := metric(t, e.reg, "streamsafe_decide_executor_results_total", "action", "WARN", "status", "dropped"); n != 2 {
 		t.Errorf("results_total{WARN,dropped} = %g, want 2", n)
@@ -454,14 +465,67 @@ func TestPool_SecretsNeverLogged(t *testing.T) {
 	}
 }
 
-func equal[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+// claimCounter counts the pipelines that claim idempotency keys.
+type claimCounter struct {
+	mu        sync.Mutex
+	pipelines int
+	keys      int
+}
+
+func (*claimCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*claimCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (c *claimCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		n := 0
+		for _, cmd := range cmds {
+			if cmd.Name() == "set" {
+				n++
+			}
 		}
+		if n > 0 {
+			c.mu.Lock()
+			c.pipelines++
+			c.keys += n
+			c.mu.Unlock()
+		}
+		return next(ctx, cmds)
 	}
-	return true
+}
+
+// A burst of requests is claimed in a few round trips, not one per request,
+// and each still runs once.
+func TestPool_ClaimsInBatches(t *testing.T) {
+	e := newTestEnv(t, nil)
+	cfg := e.config(t)
+	cfg.Workers = 1
+	cc := &claimCounter{}
+	rdb := redis.NewClient(&redis.Options{Addr: e.rdb.Options().Addr})
+	defer rdb.Close()
+	rdb.AddHook(cc)
+	b := &blockingBackend{release: make(chan struct{}), started: make(chan struct{}, 100)}
+	p, err := NewPool(cfg, b, rdb, e.reg, e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Submit(context.Background(), request(event.Warn, "0", 0))
+	<-b.started
+	for i := 1; i <= 40; i++ {
+		p.Submit(context.Background(), request(event.Warn, strconv.Itoa(i), 0))
+	}
+	close(b.release)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]int{}
+	for _, r := range e.results(t, 41) {
+		statuses[r[FieldStatus]]++
+	}
+	if statuses["success"] != 41 {
+		t.Errorf("statuses = %v, want 41 success", statuses)
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.keys != 41 || cc.pipelines > 5 {
+		t.Errorf("%d keys claimed in %d round trips, want 41 in at most 5", cc.keys, cc.pipelines)
+	}
 }

@@ -33,7 +33,7 @@ for i = 0, n - 1 do
       if user == '' and login ~= '' then
         -- snapshot.lua keeps the mapping in hash ln:<half user TTL bucket>,
         -- refreshed once per bucket: the last three buckets cover a user TTL.
-        local lb = math.floor(tonumber(ts) / (userTTL * 500))
+        local lb = floor(tonumber(ts) / (userTTL * 500))
         for b = lb, lb - 2, -1 do
           user = redis.call('HGET', P .. 'ln:' .. b, ch .. ':' .. login)
           if user then break end

@@ -59,7 +59,7 @@ local kUID = kCh + nc                        -- user ids
 local function calls(cmd, key, list, from, to)
   local res = {}
   for a = from, to, 4000 do
-    local b = math.min(a + 3999, to)
+    local b = mmin(a + 3999, to)
     local part
     if key then part = redis.call(cmd, key, unpack(list, a, b)) else part = redis.call(cmd, unpack(list, a, b)) end
     if type(part) == 'table' then
@@ -74,19 +74,19 @@ local mTs, mU, mD, mC, mMh, mH, mLogin = {}, {}, {}, {}, {}, {}, {}
 do
   local off = 1
   for i = 1, n do
-    mTs[i], mU[i], mD[i], mC[i], mMh[i], mH[i], mLogin[i], off = struct.unpack(msgFmt, blob, off)
+    mTs[i], mU[i], mD[i], mC[i], mMh[i], mH[i], mLogin[i], off = sunpack(msgFmt, blob, off)
   end
 end
 
 -- Snapshot cache: hash sc:<cache bucket>, field = msg id hash, value = the
 -- snapshot. One HMGET per cache bucket of the batch (usually one).
-local cacheW = math.max(1000, math.floor(snapTTL / 4))
+local cacheW = mmax(1000, floor(snapTTL / 4))
 local cached = {} -- msg id hash -> snapshot (cached, or computed earlier in the batch)
 local cacheSet = {} -- cache bucket -> {field, snapshot, ...}
 do
   local byBucket = {}
   for i = 1, n do
-    local cb = math.floor(mTs[i] / cacheW)
+    local cb = floor(mTs[i] / cacheW)
     local l = byBucket[cb]
     if l == nil then
       l = { f = {} }
@@ -112,7 +112,7 @@ local vals = calls('MGET', nil, ARGV, kU, kR + nc - 1)
 -- there); of the values found it takes the newest. A value older than the
 -- previous bucket is more than window_ttl_s (>= 61 s) old, so empty.
 local lateMax = 30
-local vb = math.floor(maxSec / winTTL)
+local vb = floor(maxSec / winTTL)
 local function readBuckets(name, from, count, newest)
   local best = {}
   local bs = { vb, vb - 1 }
@@ -148,13 +148,13 @@ local ringLen = vHdrLen + 4 * RS
 local rings = {}
 do
   local best = readBuckets('vr:', kCh, nc, function(v)
-    if #v == ringLen then return (struct.unpack('<i8', v)) end
+    if #v == ringLen then return (sunpack('<i8', v)) end
   end)
   for c = 1, nc do
     local r
     local b = best[c]
     if b then
-      local S, c10, c60 = struct.unpack(vHdr, b.v)
+      local S, c10, c60 = sunpack(vHdr, b.v)
       r = { S = S, c10 = c10, c60 = c60, raw = b.v, d = {} }
     else
       r = { S = -1, c10 = 0, c60 = 0, t = {} }
@@ -168,7 +168,7 @@ end
 -- 1 + s % RS), with the pending increments applied.
 local function unpackRing(r)
   if r.t then return end
-  local t = { struct.unpack(slotsFmt, r.raw, vHdrLen + 1) }
+  local t = { sunpack(slotsFmt, r.raw, vHdrLen + 1) }
   t[RS + 1] = nil -- the next position, not a slot
   for sec, k in pairs(r.d) do
     local j = 1 + sec % RS
@@ -205,7 +205,7 @@ local function velocity(r, sec)
   if sec == r.S then return r.c10, r.c60 end
   unpackRing(r)
   local t, c10, c60 = r.t, 0, 0
-  for s = math.max(sec - 59, r.S - RS + 1), sec do
+  for s = mmax(sec - 59, r.S - RS + 1), sec do
     local x = t[1 + s % RS]
     c60 = c60 + x
     if s > sec - 10 then c10 = c10 + x end
@@ -232,14 +232,14 @@ end
 
 -- ringEncode returns the stored form of r.
 local function ringEncode(r)
-  local hdr = struct.pack(vHdr, r.S, r.c10, r.c60)
-  if r.t then return hdr .. struct.pack(slotsFmt, unpack(r.t, 1, RS)) end
+  local hdr = spack(vHdr, r.S, r.c10, r.c60)
+  if r.t then return hdr .. spack(slotsFmt, unpack(r.t, 1, RS)) end
   local v = r.raw
   for sec, k in pairs(r.d) do
     local o = vHdrLen + 1 + 4 * (sec % RS)
-    v = string.sub(v, 1, o - 1) .. struct.pack('<i4', struct.unpack('<i4', v, o) + k) .. string.sub(v, o + 4)
+    v = ssub(v, 1, o - 1) .. spack('<i4', sunpack('<i4', v, o) + k) .. ssub(v, o + 4)
   end
-  return hdr .. string.sub(v, vHdrLen + 1)
+  return hdr .. ssub(v, vHdrLen + 1)
 end
 
 -- Copypasta rings: hash dr:<bucket>, field "<channel>:<hash>", value = the
@@ -253,12 +253,12 @@ local dLen = 8 + 4 * DS
 local drings = {}
 if nd > 0 then
   local best = readBuckets('dr:', kD, nd, function(v)
-    if #v == dLen then return (struct.unpack('<i8', v)) * 10 end
+    if #v == dLen then return (sunpack('<i8', v)) * 10 end
   end)
   for j = 1, nd do
     local r
     if best[j] then
-      r = { struct.unpack(dFmt, best[j].v) }
+      r = { sunpack(dFmt, best[j].v) }
       r[DS + 2] = nil
     else
       r = { -1 }
@@ -281,7 +281,7 @@ local function dupCount(r, p)
     r[1], B = p, p
   end
   local dup = 0
-  for q = math.max(p - 5, B - DS + 1), p do dup = dup + r[2 + q % DS] end
+  for q = mmax(p - 5, B - DS + 1), p do dup = dup + r[2 + q % DS] end
   if p > B - DS then
     local k = 2 + p % DS
     r[k] = r[k] + 1
@@ -318,7 +318,7 @@ for i = 1, n do
     local u10, u60 = 0, 0
     local recent = {}
     if u.nrt > 0 then
-      local t = { struct.unpack(int64s(u.nrt), u.rt) }
+      local t = { sunpack(int64s(u.nrt), u.rt) }
       for j = 1, u.nrt do
         local x = t[j]
         if x > ts - 60000 then
@@ -333,7 +333,7 @@ for i = 1, n do
     recent[#recent + 1] = ts
 
     -- Channel velocity: the batch's earlier messages are in the ring.
-    local sec = math.floor(ts / 1000)
+    local sec = floor(ts / 1000)
     local r = rings[ci]
     local c10, c60 = velocity(r, sec)
 
@@ -347,9 +347,9 @@ for i = 1, n do
     if raidVel > 0 and c10 >= raidVel then raidActive = 1 end
 
     local dup = 0
-    if di > 0 then dup = dupCount(drings[di], math.floor(sec / 10)) end
+    if di > 0 then dup = dupCount(drings[di], floor(sec / 10)) end
 
-    snap = struct.pack(snapFmt, u.n, u10, u60, u.first, u.last, same, u.sw, u.sd, u.st, u.hd, u.ht, u.hb,
+    snap = spack(snapFmt, u.n, u10, u60, u.first, u.last, same, u.sw, u.sd, u.st, u.hd, u.ht, u.hb,
       u.lsa, u.lsw, c10, c60, raidActive, dup)
 
     -- Apply the message.
@@ -358,11 +358,11 @@ for i = 1, n do
     if u.first == 0 or ts < u.first then u.first = ts end
     if ts > u.last then u.last = ts end
     u.lh = h
-    local from = math.max(1, #recent - maxRecent + 1)
+    local from = mmax(1, #recent - maxRecent + 1)
     u.nrt = #recent - from + 1
-    u.rt = struct.pack(int64s(u.nrt), unpack(recent, from))
-    local lb = math.floor(ts / lnW)
-    if login ~= '' and (u.lg ~= login or math.floor(u.lgt / lnW) ~= lb) then
+    u.rt = spack(int64s(u.nrt), unpack(recent, from))
+    local lb = floor(ts / lnW)
+    if login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
       local l = lnSet[lb]
       if l == nil then
         l = {}
@@ -373,7 +373,7 @@ for i = 1, n do
       u.lg, u.lgt = login, ts
     end
     u.dirty = true
-    local cb = math.floor(ts / cacheW)
+    local cb = floor(ts / cacheW)
     local l = cacheSet[cb]
     if l == nil then
       l = {}
@@ -406,7 +406,7 @@ end
 local vset = {}
 for c, r in pairs(rings) do
   if r.dirty then
-    local b = math.floor(r.S / winTTL)
+    local b = floor(r.S / winTTL)
     local l = vset[b] or {}
     vset[b] = l
     l[#l + 1] = ARGV[kCh + c - 1]
@@ -418,11 +418,11 @@ hsetBuckets('vr:', vset, 2 * winTTL, 0)
 local dset = {}
 for j, r in pairs(drings) do
   if r.dirty then
-    local b = math.floor(r[1] * 10 / winTTL)
+    local b = floor(r[1] * 10 / winTTL)
     local l = dset[b] or {}
     dset[b] = l
     l[#l + 1] = ARGV[kD + j - 1]
-    l[#l + 1] = struct.pack(dFmt, unpack(r, 1, DS + 1))
+    l[#l + 1] = spack(dFmt, unpack(r, 1, DS + 1))
   end
 end
 hsetBuckets('dr:', dset, 2 * winTTL, 2)

@@ -16,6 +16,10 @@
 --   cache                     nc entries of cacheEntry bytes: snapshots cached by
 --                             earlier versions; read past and dropped (snapshot.lua
 --                             now caches them in sc:<bucket>), so nc is written as 0
+-- Library functions used per message, as locals (a global lookup per call
+-- is measurable in these loops).
+local spack, sunpack, ssub, floor, mmax, mmin = struct.pack, struct.unpack, string.sub, math.floor, math.max, math.min
+
 local userHdr = '<i8i8i8i4i4i4i4i4i4i8i8i8c8HHH'
 local userHdrLen = 86
 -- snapFmt is one snapshot in event.DecisionSnapshotNames order.
@@ -39,13 +43,13 @@ end
 -- user, everything 0). rt stays a binary string.
 local function userDecode(v)
   if v and #v >= userHdrLen then
-    local n, first, last, sw, sd, st, hd, ht, hb, lsa, lsw, lgt, lh, nrt, nc, nl = struct.unpack(userHdr, v)
+    local n, first, last, sw, sd, st, hd, ht, hb, lsa, lsw, lgt, lh, nrt, nc, nl = sunpack(userHdr, v)
     if #v == userHdrLen + nl + 8 * nrt + cacheEntry * nc then
       local o = userHdrLen + nl + 1
       return { n = n, first = first, last = last, sw = sw, sd = sd, st = st, hd = hd, ht = ht, hb = hb,
         lsa = lsa, lsw = lsw, lgt = lgt, lh = lh, nrt = nrt,
-        lg = string.sub(v, userHdrLen + 1, o - 1),
-        rt = string.sub(v, o, o + 8 * nrt - 1) }
+        lg = ssub(v, userHdrLen + 1, o - 1),
+        rt = ssub(v, o, o + 8 * nrt - 1) }
     end
   end
   return { n = 0, first = 0, last = 0, sw = 0, sd = 0, st = 0, hd = 0, ht = 0, hb = 0, lsa = 0, lsw = 0, lgt = 0,
@@ -54,6 +58,6 @@ end
 
 -- userEncode returns the binary form of u.
 local function userEncode(u)
-  return struct.pack(userHdr, u.n, u.first, u.last, u.sw, u.sd, u.st, u.hd, u.ht, u.hb, u.lsa, u.lsw, u.lgt,
+  return spack(userHdr, u.n, u.first, u.last, u.sw, u.sd, u.st, u.hd, u.ht, u.hb, u.lsa, u.lsw, u.lgt,
     u.lh, u.nrt, 0, #u.lg) .. u.lg .. u.rt
 end

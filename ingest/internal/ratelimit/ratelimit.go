@@ -1,13 +1,16 @@
 // Package ratelimit limits events per key (per Twitch channel) with a GCRA
 // token bucket whose state lives in Redis, so every ingest replica shares one
 // limit per channel. It follows go-redis/redis_rate v10's allowAtMost, for a
-// whole batch of keys in one Lua script call: it reads each key's
-// theoretical arrival time (TAT), takes the current time from Redis TIME
-// (replicas share one clock), grants as many of the n requested events as
-// the bucket holds and stores the new TAT with an expiry.
+// whole batch of keys in one Lua script call: it takes the current time from
+// Redis TIME (replicas share one clock), reads each key's theoretical
+// arrival time (TAT), grants as many of the n requested events as the bucket
+// holds and stores the new TAT.
 //
-// A batch's keys must live on one Redis node: on a Redis Cluster, give the
-// prefix a hash tag (for example "{ratelimit}:chat:").
+// All buckets of a limiter are fields of ONE Redis hash (binary doubles), so
+// a batch costs one HMGET and one HSET whatever its size, and the state is a
+// single key (one slot on a Redis Cluster). The hash expires once every
+// bucket would be full again; a field left by a channel no longer seen stays
+// until then (one field per channel).
 package ratelimit
 
 import (
@@ -20,8 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultKeyPrefix prefixes the Redis key of every limited channel.
-const DefaultKeyPrefix = "streamsafe:ratelimit:chat:"
+// DefaultKey is the Redis hash holding the chat buckets.
+const DefaultKey = "streamsafe:ratelimit:chat"
 
 // Limit is a GCRA rate: Rate events per Period on average, up to Burst at
 // once from an idle bucket.
@@ -44,50 +47,62 @@ func (l Limit) Validate() error {
 
 // allowAtMost grants, for each key of a batch in order, min(cost,
 // available) events, and returns the granted counts. It reads the clock
-// (TIME) once and every bucket with one MGET, and writes each changed
-// bucket once, so a batch costs one script call whatever its size; a key
-// named twice sees its own earlier grants. Times are seconds since
-// 2017-01-01 so that microseconds fit a double.
+// (TIME) once and every bucket with one HMGET, and writes the changed ones
+// with one HSET; a key named twice sees its own earlier grants. Times are
+// seconds since 2017-01-01, stored as little-endian doubles.
 //
-// KEYS: the buckets. ARGV: burst, rate, period (s), then one cost per key.
+// KEYS[1]: the hash. ARGV: burst, rate, period (s), n, then n keys (fields)
+// and n costs.
 var allowAtMost = redis.NewScript(`
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local period = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local emission_interval = period / rate
 local burst_offset = emission_interval * burst
 
 local t = redis.call("TIME")
 local now = (t[1] - 1483228800) + (t[2] / 1000000)
 
-local n = #KEYS
 local tats = {}
-for a = 1, n, 4000 do
-  local got = redis.call("MGET", unpack(KEYS, a, math.min(a + 3999, n)))
+for a = 5, 4 + n, 4000 do
+  local b = math.min(a + 3999, 4 + n)
+  local got = redis.call("HMGET", KEYS[1], unpack(ARGV, a, b))
   for j = 1, #got do
-    local v = got[j] and tonumber(got[j])
-    if v then tats[KEYS[a + j - 1]] = v end
+    local v = got[j]
+    if v and #v == 8 then tats[ARGV[a + j - 1]] = struct.unpack("<d", v) end
   end
 end
 
-local out, dirty = {}, {}
+local out, dirty, last = {}, {}, now
 for i = 1, n do
-  local key = KEYS[i]
-  local cost = tonumber(ARGV[3 + i])
+  local key = ARGV[4 + i]
+  local cost = tonumber(ARGV[4 + n + i])
   local tat = math.max(tats[key] or now, now)
   local remaining = math.floor((now - (tat - burst_offset)) / emission_interval + 1e-6)
   if remaining < 1 or cost < 1 then
     out[i] = 0
   else
     if cost > remaining then cost = remaining end
-    tats[key] = tat + emission_interval * cost
+    tat = tat + emission_interval * cost
+    tats[key] = tat
     dirty[key] = true
+    if tat > last then last = tat end
     out[i] = cost
   end
 end
+local l = {}
 for key in pairs(dirty) do
-  local tat = tats[key]
-  redis.call("SET", key, string.format("%.6f", tat), "EX", math.max(1, math.ceil(tat - now)))
+  l[#l + 1] = key
+  l[#l + 1] = struct.pack("<d", tats[key])
+end
+for a = 1, #l, 4000 do
+  redis.call("HSET", KEYS[1], unpack(l, a, math.min(a + 3999, #l)))
+end
+if #l > 0 then
+  -- Alive until every bucket is full again (then its absence means full).
+  local ttl = math.max(1, math.ceil(last - now))
+  if redis.call("TTL", KEYS[1]) < ttl then redis.call("EXPIRE", KEYS[1], ttl) end
 end
 return out
 `)
@@ -102,23 +117,23 @@ type Request struct {
 // Limiter checks per-key limits against Redis. It is safe for concurrent
 // use; instances in different processes sharing one Redis share the limits.
 type Limiter struct {
-	rdb    redis.UniversalClient
-	prefix string
-	args   [3]string // burst, rate, period seconds
+	rdb  redis.UniversalClient
+	key  string
+	args [3]string // burst, rate, period seconds
 }
 
-// New returns a Limiter applying lim to every key, stored under prefix+key
-// (DefaultKeyPrefix if prefix is empty).
-func New(rdb redis.UniversalClient, prefix string, lim Limit) (*Limiter, error) {
+// New returns a Limiter applying lim to every key, stored as fields of the
+// Redis hash named key (DefaultKey if empty).
+func New(rdb redis.UniversalClient, key string, lim Limit) (*Limiter, error) {
 	if err := lim.Validate(); err != nil {
 		return nil, err
 	}
-	if prefix == "" {
-		prefix = DefaultKeyPrefix
+	if key == "" {
+		key = DefaultKey
 	}
 	return &Limiter{
-		rdb:    rdb,
-		prefix: prefix,
+		rdb: rdb,
+		key: key,
 		args: [3]string{
 			strconv.Itoa(lim.Burst), strconv.Itoa(lim.Rate),
 			strconv.FormatFloat(lim.Period.Seconds(), 'f', -1, 64),
@@ -146,14 +161,15 @@ func (l *Limiter) AllowAtMost(ctx context.Context, reqs []Request) error {
 }
 
 func (l *Limiter) run(ctx context.Context, reqs []Request) error {
-	keys := make([]string, len(reqs))
-	args := make([]any, 3, 3+len(reqs))
-	args[0], args[1], args[2] = l.args[0], l.args[1], l.args[2]
+	args := make([]any, 4, 4+2*len(reqs))
+	args[0], args[1], args[2], args[3] = l.args[0], l.args[1], l.args[2], len(reqs)
 	for i := range reqs {
-		keys[i] = l.prefix + reqs[i].Key
+		args = append(args, reqs[i].Key)
+	}
+	for i := range reqs {
 		args = append(args, reqs[i].N)
 	}
-	vals, err := allowAtMost.EvalSha(ctx, l.rdb, keys, args...).Int64Slice()
+	vals, err := allowAtMost.EvalSha(ctx, l.rdb, []string{l.key}, args...).Int64Slice()
 	if err != nil {
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
 			return err
