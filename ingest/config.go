@@ -32,6 +32,7 @@ type Config struct {
 	Channels        []string      `required:"true" desc:"comma-separated channel logins to join (with or without #)"`
 
 	HTTPAddr string `split_words:"true" default:"127.0.0.1:9101" desc:"listen address of /metrics, /health, /ready (empty disables)"`
+	Pprof    bool   `default:"false" desc:"also serve Go's profiles on INGEST_HTTP_ADDR under /debug/pprof/ (for load tests; they reveal internals)"`
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	MaxLineBytes int `split_words:"true" default:"8192" desc:"longest IRC line accepted; longer lines are counted and dropped"`

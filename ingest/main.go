@@ -107,7 +107,11 @@ func newService(cfg Config, log *slog.Logger) (*service, error) {
 	reg := ops.NewRegistry()
 	s.m = metrics.New(reg)
 	s.ready = ops.NewReadiness(readyTwitch, readyRedis)
-	srv, err := ops.Listen(cfg.HTTPAddr, ops.Handler(reg, s.ready))
+	h := ops.Handler(reg, s.ready)
+	if cfg.Pprof {
+		h = ops.WithPprof(h)
+	}
+	srv, err := ops.Listen(cfg.HTTPAddr, h)
 	if err != nil {
 		return nil, err
 	}
