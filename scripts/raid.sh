@@ -211,7 +211,7 @@ pidargs="twitchsim=$(pidof_name twitchsim),ingest=$(pidof_name ingest)"
 [ "$STAGES" != ingest ] && pidargs="$pidargs,decide=$(pidof_name decide)"
 [ "$STAGES" = all ] && pidargs="$pidargs,sink=$(pidof_name sink)"
 decargs=()
-[ "$STAGES" != ingest ] && decargs=(-decisions streamsafe:decisions)
+[ "$STAGES" != ingest ] && decargs=(-decisions streamsafe:decisions -decide "http://127.0.0.1:$DHP/metrics")
 [ "$STAGES" = all ] && decargs+=(-sink-dir "$WORK/data")
 "$WORK/bin/raidstat" -summary -redis "$REDIS_ADDR" -sim "$SIM" -ingest "http://127.0.0.1:$IHP/metrics" \
 	"${decargs[@]}" -pids "$pidargs" >"$WORK/summary.txt"

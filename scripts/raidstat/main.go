@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	summary := fs.Bool("summary", false, "print a load-test summary (readable lines, then one JSON line) instead of raw stats")
 	simURL := fs.String("sim", "", "with -summary: the simulator's control URL (GET /stats)")
 	ingestURL := fs.String("ingest", "", "with -summary: ingest's /metrics URL")
+	decideURL := fs.String("decide", "", "with -summary: decide's /metrics URL (its own read-to-written latency histogram)")
 	pids := fs.String("pids", "", "with -summary: comma-separated name=pid list whose peak RSS to report")
 	sinkDir := fs.String("sink-dir", "", "the sink's data directory: with -summary, report sunk (decision rows in files) and compare them with the decisions stream; with -sink-check, check every dataset")
 	sinkCheck := fs.Bool("sink-check", false, "compare the decisions, mod and executions streams with the sink's files under -sink-dir exactly (each entry once, or dead-lettered); prints JSON, exits 1 on a mismatch")
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			"decisions": *decisions, "mod": *modKey, "executions": *chaos.executions}, *chaos.deadLetter, out)
 	}
 	if *summary {
-		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *pids, *sinkDir, *chaos.deadLetter, out)
+		return runSummary(ctx, rdb, *chat, *decisions, *simURL, *ingestURL, *decideURL, *pids, *sinkDir, *chaos.deadLetter, out)
 	}
 	if *chaos.scenario != "" {
 		return runChaos(ctx, rdb, *chat, *decisions, *simURL, chaos, out)
@@ -212,6 +213,9 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 				v = m.Gauge.GetValue()
 			case m.Histogram != nil:
 				v = float64(m.Histogram.GetSampleCount())
+				for _, b := range m.Histogram.GetBucket() {
+					out[name+"_bucket{le="+strconv.Quote(strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))+"}"] += float64(b.GetCumulativeCount())
+				}
 			default:
 				continue
 			}
@@ -231,7 +235,7 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 	return out, nil
 }
 
-func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, simURL, ingestURL, pids, sinkDir, deadLetter string, out io.Writer) error {
+func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, simURL, ingestURL, decideURL, pids, sinkDir, deadLetter string, out io.Writer) error {
 	if simURL == "" || ingestURL == "" {
 		return fmt.Errorf("-summary needs -sim and -ingest")
 	}
@@ -275,6 +279,13 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 		dec = &d
 	}
 	sum := summarize(sim, ingest, chat, dec, rss, cpu)
+	if decideURL != "" {
+		dm, err := scrape(ctx, decideURL)
+		if err != nil {
+			return err
+		}
+		sum.DecideHist = decideHistogram(dm)
+	}
 	if sinkDir != "" && decisionsKey != "" {
 		ss, err := checkSink(ctx, rdb, decisionsKey, deadLetter, "sink", filepath.Join(sinkDir, "decisions"))
 		if err != nil {

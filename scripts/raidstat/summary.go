@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,6 +59,7 @@ type Summary struct {
 	DecidedPerSec  *float64         `json:"decided_per_sec,omitempty"`
 	DecideFailOpen *int64           `json:"decide_fail_open,omitempty"` // decisions with a failure_reason (IGNORE, failed open)
 	FailOpenBy     map[string]int64 `json:"decide_fail_open_by,omitempty"`
+	DecideHist     *DecideHist      `json:"decide_hist,omitempty"` // decide's own read-to-written histogram
 
 	Sunk *int64     `json:"sunk,omitempty"`       // decision rows in the sink's files
 	Sink *SinkStats `json:"sink_check,omitempty"` // decisions stream vs the sink's files
@@ -199,6 +201,56 @@ func summarize(sim simStats, ingest map[string]float64, chat StreamStats, decisi
 	return s
 }
 
+// DecideHist is what decide's decision_latency_seconds histogram (observed
+// when the MULTI/EXEC returns, all paths) says: more exact than the stream
+// estimate, which rounds the write up to the next millisecond of the entry
+// id, but only as fine as the buckets.
+type DecideHist struct {
+	Count        float64            `json:"count"`
+	Within5ms    float64            `json:"within_5ms"`    // share of decisions written within 5 ms (exact: a bucket bound)
+	P99MsApprox  float64            `json:"p99_ms_approx"` // linear inside the bucket holding it
+	WithinBounds map[string]float64 `json:"within,omitempty"`
+}
+
+const decideLatency = "streamsafe_decide_decision_latency_seconds"
+
+// decideHistogram reads the latency histogram out of scraped metrics (nil
+// when decide exported none).
+func decideHistogram(m map[string]float64) *DecideHist {
+	n := m[decideLatency]
+	if n == 0 {
+		return nil
+	}
+	type bucket struct{ le, cum float64 }
+	var bs []bucket
+	h := &DecideHist{Count: n, WithinBounds: map[string]float64{}}
+	prefix := decideLatency + "_bucket{le="
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			le, err := strconv.ParseFloat(strings.Trim(strings.TrimSuffix(rest, "}"), `"`), 64)
+			if err == nil {
+				bs = append(bs, bucket{le, v})
+				h.WithinBounds[strconv.FormatFloat(le*1000, 'g', -1, 64)+"ms"] = v / n
+			}
+		}
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	h.Within5ms = h.WithinBounds["5ms"]
+	lo, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.cum >= 0.99*n {
+			f := 1.0
+			if b.cum > below {
+				f = (0.99*n - below) / (b.cum - below)
+			}
+			h.P99MsApprox = (lo + f*(b.le-lo)) * 1000
+			break
+		}
+		lo, below = b.le, b.cum
+	}
+	return h
+}
+
 func printSummary(w io.Writer, s Summary) error {
 	fmt.Fprintf(w, "sent %d  received %.0f  published %.0f  duplicates %.0f  rate_limited %.0f  parse_errors %.0f  oversize %.0f  dropped %.0f  in_flight %.0f\n",
 		s.Sent, s.Received, s.Published, s.Duplicates, s.RateLimited, s.ParseErrors, s.Oversize, s.Dropped, s.InFlight)
@@ -207,6 +259,10 @@ func printSummary(w io.Writer, s Summary) error {
 	if s.Decided != nil {
 		fmt.Fprintf(w, "decide: %d decided, %d decided twice, %d without decision, p50 %.2f ms p99 %.2f ms (read -> decision written), %d failed open %v\n",
 			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms, *s.DecideFailOpen, s.FailOpenBy)
+	}
+	if h := s.DecideHist; h != nil {
+		fmt.Fprintf(w, "decide's own histogram: %.0f decisions, %.2f%% written within 5 ms of the read, p99 about %.2f ms\n",
+			h.Count, 100*h.Within5ms, h.P99MsApprox)
 	}
 	if s.Sink != nil {
 		fmt.Fprintf(w, "sink: %d decision rows in %d files (stream %d entries, %d dead-lettered): %d missing, %d duplicate rows, %d unknown rows, %d pending, %d temporary files\n",

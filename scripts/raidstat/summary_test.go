@@ -55,3 +55,25 @@ func TestCPUSeconds_OwnProcess(t *testing.T) {
 		t.Error("cpuSeconds(-1): want an error")
 	}
 }
+
+func TestDecideHistogram(t *testing.T) {
+	m := map[string]float64{
+		decideLatency:                         1000,
+		decideLatency + `_bucket{le="0.001"}`: 500,
+		decideLatency + `_bucket{le="0.002"}`: 900,
+		decideLatency + `_bucket{le="0.005"}`: 980,
+		decideLatency + `_bucket{le="0.01"}`:  1000,
+		decideLatency + `_bucket{le="+Inf"}`:  1000,
+	}
+	h := decideHistogram(m)
+	if h == nil || h.Within5ms != 0.98 {
+		t.Fatalf("decideHistogram = %+v, want 98%% within 5 ms", h)
+	}
+	// 990 lies halfway between 980 (5 ms) and 1000 (10 ms).
+	if h.P99MsApprox < 7.49 || h.P99MsApprox > 7.51 {
+		t.Errorf("p99 = %v ms, want 7.5", h.P99MsApprox)
+	}
+	if decideHistogram(map[string]float64{}) != nil {
+		t.Error("no histogram: want nil")
+	}
+}
