@@ -3,6 +3,8 @@ package featurestore
 import (
 	"context"
 	"encoding/binary"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -17,14 +19,33 @@ type stored struct {
 	lastHash               uint64
 	login                  string
 	recent                 []int64
-	legacyCached           int // snapshots cached in the history (only earlier versions wrote them)
+	legacyCached           int // snapshots cached in the history (nc; always written as 0)
 }
 
-// history reads and decodes u:<ch>:<user>; it fails the test when the key
-// is missing or malformed.
+// history reads and decodes the history of (ch, user) from the newest
+// uh:<bucket> holding it; it fails the test when it is missing or
+// malformed.
 func history(t *testing.T, rdb *redis.Client, ch, user string) stored {
 	t.Helper()
-	v, err := rdb.Get(context.Background(), DefaultPrefix+"u:"+ch+":"+user).Bytes()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, DefaultPrefix+"uh:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, bestKey := int64(-1), ""
+	for _, k := range keys {
+		b, err := strconv.ParseInt(strings.TrimPrefix(k, DefaultPrefix+"uh:"), 10, 64)
+		if err != nil {
+			t.Fatalf("history bucket key %q: %v", k, err)
+		}
+		if ok, _ := rdb.HExists(ctx, k, ch+":"+user).Result(); ok && b > best {
+			best, bestKey = b, k
+		}
+	}
+	if bestKey == "" {
+		t.Fatalf("no history of %s/%s in %v", ch, user, keys)
+	}
+	v, err := rdb.HGet(ctx, bestKey, ch+":"+user).Bytes()
 	if err != nil {
 		t.Fatalf("read history of %s/%s: %v", ch, user, err)
 	}

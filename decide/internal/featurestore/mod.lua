@@ -41,8 +41,10 @@ for i = 0, n - 1 do
         user = user or ''
       end
       if user ~= '' then
-        local uk = P .. 'u:' .. ch .. ':' .. user
-        local u = userDecode(redis.call('GET', uk) or nil)
+        local field = ch .. ':' .. user
+        local sec = floor(tonumber(ts) / 1000)
+        local vals, found = userLoad(P, userTTL, { field }, 1, sec)
+        local u = userDecode(vals[1] or nil)
         local touched = true
         if kind == 'delete' then
           if mid ~= '' and redis.call('DEL', P .. 'sd:' .. mid) == 1 then
@@ -67,7 +69,11 @@ for i = 0, n - 1 do
         else
           touched = false
         end
-        if touched then redis.call('SET', uk, userEncode(u), 'EX', userTTL) end
+        if touched then
+          local set = {}
+          userPut(set, floor(sec / userTTL), found[1], field, userEncode(u))
+          userSave(P, userTTL, set)
+        end
       end
     end
   end

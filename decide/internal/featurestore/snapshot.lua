@@ -15,11 +15,11 @@
 --
 -- Cost: a call into Redis from Lua costs more than the work of most
 -- commands, and every byte of a value read or written is copied, so the
--- script makes a fixed number of calls per batch besides one SET per
--- (channel, user), keeps histories small, and keeps per-channel and
--- per-text state in a few hashes per time bucket (one HMGET per bucket read,
--- one HSET per bucket written): the caller passes every key and field name,
--- deduplicated; histories and raid marks are read with ONE MGET; values are
+-- script makes a fixed number of calls per batch, keeps histories small, and
+-- keeps histories and per-channel and per-text state in a few hashes per
+-- time bucket (one HMGET per bucket read, one HSET per bucket written): the
+-- caller passes every key and field name, deduplicated; raid marks are read
+-- with ONE MGET; values are
 -- binary (the struct library), never parsed as text; a channel's velocity
 -- ring carries its window sums, so a message in the ring's newest second
 -- reads two numbers instead of summing 60.
@@ -31,7 +31,7 @@
 --       raid_velocity_10s (0 = off), max_recent, n (messages),
 --       nu (users), nd (copypasta fields), nc (channels), the smallest and
 --       largest second of the messages' times, msgs (binary: n times msgFmt),
---       then the nu history keys and nc raid keys (read with one MGET), the
+--       then the nu history fields ("<channel>:<user_id>"), the nc raid keys, the
 --       nd copypasta fields ("<channel>:<hash>"), the nc channel names and the
 --       nu user ids.
 -- A message (msgFmt): ts_ms, user slot, copypasta slot (0 = none), channel slot
@@ -48,26 +48,11 @@ local nu, nd, nc = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local minSec, maxSec = tonumber(ARGV[12]), tonumber(ARGV[13])
 local blob = ARGV[14]
 local msgFmt = '<i8i4i4i4c8c8Hc0'
-local kU = 15                                -- history keys
+local kU = 15                                -- history fields
 local kR = kU + nu                           -- raid keys
 local kD = kR + nc                           -- copypasta fields
 local kCh = kD + nd                          -- channel names
 local kUID = kCh + nc                        -- user ids
-
--- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
--- small enough for unpack and returns the replies concatenated.
-local function calls(cmd, key, list, from, to)
-  local res = {}
-  for a = from, to, 4000 do
-    local b = mmin(a + 3999, to)
-    local part
-    if key then part = redis.call(cmd, key, unpack(list, a, b)) else part = redis.call(cmd, unpack(list, a, b)) end
-    if type(part) == 'table' then
-      for j = 1, #part do res[#res + 1] = part[j] end
-    end
-  end
-  return res
-end
 
 -- The messages, unpacked once.
 local mTs, mU, mD, mC, mMh, mH, mLogin = {}, {}, {}, {}, {}, {}, {}
@@ -102,8 +87,12 @@ do
   end
 end
 
--- 1. Read: one MGET of histories and raid marks.
-local vals = calls('MGET', nil, ARGV, kU, kR + nc - 1)
+-- 1. Read: the histories (user.lua) and, with one MGET, the raid marks.
+local ufields = {}
+for j = 1, nu do ufields[j] = ARGV[kU + j - 1] end
+local vals, ufound = userLoad(P, userTTL, ufields, nu, maxSec)
+local raidVals = calls('MGET', nil, ARGV, kR, kR + nc - 1)
+local ub = floor(maxSec / userTTL)
 
 -- Per-window state lives in hashes per bucket of window_ttl_s seconds,
 -- each value in the bucket of its newest second. A reader looks in the
@@ -339,7 +328,7 @@ for i = 1, n do
 
     local rs = raids[ci]
     if rs == nil then
-      rs = tonumber(vals[nu + ci]) or -1
+      rs = tonumber(raidVals[ci]) or -1
       raids[ci] = rs
     end
     local raidActive = 0
@@ -386,10 +375,12 @@ for i = 1, n do
   end
 end
 
--- 3. Write back: one SET per changed history, one HSET per bucket.
+-- 3. Write back: one HSET per bucket.
+local uset = {}
 for ui, u in pairs(users) do
-  if u.dirty then redis.call('SET', ARGV[kU + ui - 1], userEncode(u), 'EX', userTTL) end
+  if u.dirty then userPut(uset, ub, ufound[ui], ufields[ui], userEncode(u)) end
 end
+userSave(P, userTTL, uset)
 
 -- hsetBuckets writes {bucket -> {field, value, ...}} into <name><bucket>
 -- with the given TTL; when gone > 0 it also unlinks bucket - gone, which

@@ -239,7 +239,7 @@ type snapArgs struct {
 	users   map[userKey]int // slot (1-based) of each (channel, user)
 	dups    map[dupKey]int
 	chans   map[string]int
-	ukeys   []any // history keys by user slot
+	ukeys   []any // history fields ("<channel>:<user_id>") by user slot
 	uids    []any // user ids by user slot
 	names   []any // channel names by channel slot
 	rkeys   []any // raid keys by channel slot
@@ -279,7 +279,7 @@ func (a *snapArgs) build(s *Store, msgs []Msg) []any {
 			u = len(a.users) + 1
 			a.users[userKey{m.Channel, m.UserID}] = u
 			a.uids = append(a.uids, m.UserID)
-			a.ukeys = append(a.ukeys, p+"u:"+m.Channel+":"+m.UserID)
+			a.ukeys = append(a.ukeys, m.Channel+":"+m.UserID)
 		}
 		d := 0
 		if m.Hash != 0 {

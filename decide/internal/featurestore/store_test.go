@@ -2,7 +2,6 @@ package featurestore
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -190,7 +189,7 @@ func TestStore_EveryKeyHasTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	maxTTL := map[string]time.Duration{
-		"u:": DefaultUserTTL, "vr:": 2 * DefaultWindowTTL, "dr:": 2 * DefaultWindowTTL, "sc:": 3 * DefaultSnapshotTTL / 2,
+		"uh:": DefaultUserTTL + 21*time.Minute, "vr:": 2 * DefaultWindowTTL, "dr:": 2 * DefaultWindowTTL, "sc:": 3 * DefaultSnapshotTTL / 2,
 		"raid:": DefaultRaidWindow + time.Minute, "ln:": 2 * DefaultUserTTL,
 		"sa:": DefaultUserTTL, "sd:": DefaultMarkTTL, "st:": DefaultMarkTTL, "ma:": DefaultUserTTL,
 	}
@@ -591,38 +590,6 @@ func TestStore_SnapshotCacheBounds(t *testing.T) {
 	}
 }
 
-// TestStore_ReadsLegacyHistory: a history written by an earlier version,
-// with snapshots cached in it, is read (counts continue) and rewritten
-// without them.
-func TestStore_ReadsLegacyHistory(t *testing.T) {
-	s, rdb := newStore(t)
-	ctx := context.Background()
-	le := binary.LittleEndian
-	v := make([]byte, 86, 86+5+8+16+snapLen)
-	le.PutUint64(v[0:], 7)          // n
-	le.PutUint64(v[8:], uint64(t0)) // first
-	le.PutUint64(v[16:], uint64(t0+500))
-	le.PutUint32(v[24:], 2) // sw
-	le.PutUint16(v[80:], 1) // nrt
-	le.PutUint16(v[82:], 1) // nc
-	le.PutUint16(v[84:], 5) // nl
-	v = append(v, "login"...)
-	v = le.AppendUint64(v, uint64(t0+500))
-	v = le.AppendUint64(v, 42)
-	v = le.AppendUint64(v, uint64(t0+500))
-	v = append(v, make([]byte, snapLen)...)
-	if err := rdb.Set(ctx, DefaultPrefix+"u:c:u", v, time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	g := snaps(t, s, msg("c", "u", t0+1000, 0))[0]
-	if g.UserMsgCount != 7 || g.SysWarns != 2 || g.UserMsgs10s != 1 || g.FirstSeenMs != t0 {
-		t.Errorf("snapshot over a legacy history = %+v, want count 7, sys warns 2, 10s 1, first seen t0", g)
-	}
-	if h := history(t, rdb, "c", "u"); h.n != 8 || h.legacyCached != 0 || h.login != "loginu" || len(h.recent) != 2 {
-		t.Errorf("rewritten history = %+v, want n 8, no cached snapshots, the new login, 2 recent times", h)
-	}
-}
-
 // TestStore_ActionsKeepHistory checks that sys.lua and mod.lua rewrite a
 // history without losing its recent times or login, and that a retry is
 // still served its cached snapshot.
@@ -649,7 +616,8 @@ func TestStore_ActionsKeepHistory(t *testing.T) {
 }
 
 // TestStore_LoginMappingLifetime: a CLEARMSG naming only a login finds the
-// user while the history lives (a user TTL after the last message).
+// user while the history lives (one to two user TTLs of message time after
+// the last message).
 func TestStore_LoginMappingLifetime(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -660,7 +628,7 @@ func TestStore_LoginMappingLifetime(t *testing.T) {
 		want int32 // human deletes afterwards
 	}{
 		{t0 + 23*hour, 1}, // within the user TTL (24h) of the last message
-		{t0 + 64*hour, 1}, // over 1.5 user TTLs after the last message (at +23h): the mapping is gone
+		{t0 + 64*hour, 0}, // 41 h after the last message (at +23h), two day buckets later: mapping and history are gone
 	} {
 		ev := ModEvent{EntryID: fmt.Sprint("5-", i), Kind: event.ModDelete, Channel: "c", TargetLogin: "loginu", TargetMsgID: "x", TsMs: tt.at}
 		if _, err := s.ApplyMod(ctx, []ModEvent{ev}); err != nil {
@@ -687,5 +655,49 @@ func TestStore_LateMessagesSeeWholeWindows(t *testing.T) {
 	}
 	if g := got[1]; g.ChanMsgs60s != 0 || g.DupCount60s != 0 {
 		t.Errorf("second message: chan 60s %d, dup %d; want 0 and 0 (the first is 64 s older)", g.ChanMsgs60s, g.DupCount60s)
+	}
+}
+
+// TestStore_HistoryAcrossUserBuckets: histories move into the current
+// bucket (uh:<time / user TTL>) when written, a batch of slightly older
+// messages after a newer one still finds the newest version, and a bucket
+// two behind the one written is unlinked.
+func TestStore_HistoryAcrossUserBuckets(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	day := DefaultUserTTL.Milliseconds()
+	b := t0 / day
+	end := (b+1)*day - 1 // the last ms of bucket b
+	snaps(t, s, msg("c", "u", end-5000, 0))
+	// Across the boundary: found in the previous bucket, moved to the next.
+	if g := snaps(t, s, msg("c", "u", end+2000, 0))[0]; g.UserMsgCount != 1 {
+		t.Errorf("first message after the boundary: count %d, want 1", g.UserMsgCount)
+	}
+	for bk, want := range map[int64]bool{b: true, b + 1: true} {
+		if ok, _ := rdb.HExists(ctx, fmt.Sprint(DefaultPrefix, "uh:", bk), "c:u").Result(); ok != want {
+			t.Errorf("history in uh:%d = %v, want %v", bk, ok, want)
+		}
+	}
+	// A late batch (its newest message before the boundary) reads the next
+	// bucket too and writes there, not into its own.
+	if g := snaps(t, s, msg("c", "u", end-1000, 0))[0]; g.UserMsgCount != 2 {
+		t.Errorf("late message: count %d, want 2 (the newest version)", g.UserMsgCount)
+	}
+	if g := snaps(t, s, msg("c", "u", end+3000, 0))[0]; g.UserMsgCount != 3 {
+		t.Errorf("after the late message: count %d, want 3", g.UserMsgCount)
+	}
+	// Actions and mod events take the same path.
+	if _, err := s.ApplySys(ctx, []SysAction{{Channel: "c", UserID: "u", MsgID: "late", Kind: event.Warn, TsMs: end - 500}}); err != nil {
+		t.Fatal(err)
+	}
+	if g := snaps(t, s, msg("c", "u", end+4000, 0))[0]; g.UserMsgCount != 4 || g.SysWarns != 1 {
+		t.Errorf("after a late warn: count %d, warns %d; want 4 and 1", g.UserMsgCount, g.SysWarns)
+	}
+	// Writing bucket b+2 unlinks bucket b (and the history is read from b+1).
+	if g := snaps(t, s, msg("c", "u", end+day+1000, 0))[0]; g.UserMsgCount != 5 {
+		t.Errorf("a day later: count %d, want 5", g.UserMsgCount)
+	}
+	if n, _ := rdb.Exists(ctx, fmt.Sprint(DefaultPrefix, "uh:", b)).Result(); n != 0 {
+		t.Errorf("uh:%d still exists after uh:%d was written", b, b+2)
 	}
 }

@@ -11,29 +11,50 @@ local P = ARGV[1]
 local userTTL = tonumber(ARGV[2])
 local markTTL = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
-local applied = 0
+
+-- The actions not applied yet (marker sa:<msg_id>), and their authors.
+local todo, fields, slot = {}, {}, {}
+local maxTs = 0
 for i = 0, n - 1 do
   local b = 5 + i * 5
   local ch, user, mid, kind, ts = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])
   if redis.call('SET', P .. 'sa:' .. mid, '1', 'NX', 'EX', userTTL) then
-    local cu = ch .. ':' .. user
-    local uk = P .. 'u:' .. cu
-    local u = userDecode(redis.call('GET', uk) or nil)
-    if kind == 'W' then
-      u.sw = u.sw + 1
-      if ts > u.lsw then u.lsw = ts end
-    elseif kind == 'D' then
-      u.sd = u.sd + 1
-      redis.call('SET', P .. 'sd:' .. mid, '1', 'EX', markTTL)
-    elseif kind == 'T' then
-      u.st = u.st + 1
-      local tk = P .. 'st:' .. cu
-      redis.call('INCR', tk)
-      redis.call('EXPIRE', tk, markTTL)
+    local f = ch .. ':' .. user
+    if slot[f] == nil then
+      fields[#fields + 1] = f
+      slot[f] = #fields
     end
-    if ts > u.lsa then u.lsa = ts end
-    redis.call('SET', uk, userEncode(u), 'EX', userTTL)
-    applied = applied + 1
+    todo[#todo + 1] = { u = slot[f], ch = ch, user = user, mid = mid, kind = kind, ts = ts }
+    if ts > maxTs then maxTs = ts end
   end
 end
-return applied
+if #todo == 0 then return 0 end
+
+local sec = floor(maxTs / 1000)
+local vals, found = userLoad(P, userTTL, fields, #fields, sec)
+local users = {}
+for _, a in ipairs(todo) do
+  local u = users[a.u]
+  if u == nil then
+    u = userDecode(vals[a.u] or nil)
+    users[a.u] = u
+  end
+  if a.kind == 'W' then
+    u.sw = u.sw + 1
+    if a.ts > u.lsw then u.lsw = a.ts end
+  elseif a.kind == 'D' then
+    u.sd = u.sd + 1
+    redis.call('SET', P .. 'sd:' .. a.mid, '1', 'EX', markTTL)
+  elseif a.kind == 'T' then
+    u.st = u.st + 1
+    local tk = P .. 'st:' .. a.ch .. ':' .. a.user
+    redis.call('INCR', tk)
+    redis.call('EXPIRE', tk, markTTL)
+  end
+  if a.ts > u.lsa then u.lsa = a.ts end
+end
+local set = {}
+local cur = floor(sec / userTTL)
+for j, u in pairs(users) do userPut(set, cur, found[j], fields[j], userEncode(u)) end
+userSave(P, userTTL, set)
+return #todo

@@ -1,8 +1,21 @@
--- user.lua: the codec of a (channel, user) history, key u:<channel>:<user>,
--- shared by snapshot.lua, sys.lua and mod.lua (the Go side prepends it to
--- each of them). The history is ONE binary string (Redis's struct library,
--- little-endian), read and written whole: a message costs one MGET slot and
--- one SET ... EX, with no text parsing or formatting in Lua.
+-- user.lua: where (channel, user) histories live and their codec, shared by
+-- snapshot.lua, sys.lua and mod.lua (the Go side prepends it to each of
+-- them).
+--
+-- Histories are fields "<channel>:<user_id>" of hashes uh:<bucket>, bucket =
+-- time (s) / user_ttl_s: a batch reads all its authors with one HMGET (and
+-- a second one for those not yet in the current bucket) and writes them
+-- with one HSET, instead of a key with its own expiry per user. A history
+-- is always written to the newest bucket it was found in or the current
+-- one, so the newest bucket holding it holds its latest version; readers
+-- look in the current and the previous bucket, and in the next one when
+-- within userLate seconds of it (a batch of slightly older messages after
+-- a newer one). A bucket is unlinked (freed in the background) once a
+-- bucket two later is written, and expires otherwise: a history lives 1 to
+-- 2 user TTLs after its last write.
+--
+-- The history is ONE binary string (Redis's struct library, little-endian),
+-- read and written whole, with no text parsing or formatting in Lua.
 --
 --   header (userHdr, 86 bytes):
 --     n, first, last          int64  messages; first and previous message time (ms)
@@ -54,6 +67,74 @@ local function userDecode(v)
   end
   return { n = 0, first = 0, last = 0, sw = 0, sd = 0, st = 0, hd = 0, ht = 0, hb = 0, lsa = 0, lsw = 0, lgt = 0,
     lh = noHash, nrt = 0, lg = '', rt = '' }
+end
+
+-- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
+-- small enough for unpack and returns the replies concatenated.
+local function calls(cmd, key, list, from, to)
+  local res = {}
+  for a = from, to, 4000 do
+    local b = mmin(a + 3999, to)
+    local part
+    if key then part = redis.call(cmd, key, unpack(list, a, b)) else part = redis.call(cmd, unpack(list, a, b)) end
+    if type(part) == 'table' then
+      for j = 1, #part do res[#res + 1] = part[j] end
+    end
+  end
+  return res
+end
+
+local userLate = 600
+
+-- userLoad reads the histories named by fields[1..n] for a batch whose
+-- newest time is sec (s). It returns the values (nil when absent) and the
+-- bucket each was found in.
+local function userLoad(P, userTTL, fields, n, sec)
+  local b = floor(sec / userTTL)
+  local bs = { b, b - 1 }
+  if (b + 1) * userTTL - sec <= userLate then bs = { b + 1, b, b - 1 } end
+  local vals, found = {}, {}
+  local idx = {}
+  for j = 1, n do idx[j] = j end
+  for _, bk in ipairs(bs) do
+    if #idx == 0 then break end
+    local names = {}
+    for k = 1, #idx do names[k] = fields[idx[k]] end
+    local got = calls('HMGET', P .. 'uh:' .. bk, names, 1, #names)
+    local rest = {}
+    for k = 1, #idx do
+      if got[k] then
+        vals[idx[k]], found[idx[k]] = got[k], bk
+      else
+        rest[#rest + 1] = idx[k]
+      end
+    end
+    idx = rest
+  end
+  return vals, found
+end
+
+-- userSave writes histories: byBucket maps bucket -> {field, value, ...}.
+local function userSave(P, userTTL, byBucket)
+  for b, l in pairs(byBucket) do
+    calls('HSET', P .. 'uh:' .. b, l, 1, #l)
+    redis.call('EXPIRE', P .. 'uh:' .. b, userTTL + 2 * userLate + 60)
+    redis.call('UNLINK', P .. 'uh:' .. (b - 2))
+  end
+end
+
+-- userPut adds a history to byBucket: into the bucket it was found in
+-- (found, may be nil) or the current one (cur), whichever is newer.
+local function userPut(byBucket, cur, found, field, value)
+  local b = cur
+  if found and found > b then b = found end
+  local l = byBucket[b]
+  if l == nil then
+    l = {}
+    byBucket[b] = l
+  end
+  l[#l + 1] = field
+  l[#l + 1] = value
 end
 
 -- userEncode returns the binary form of u.
