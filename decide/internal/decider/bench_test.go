@@ -20,7 +20,7 @@ import (
 // nullStore answers every read with empty snapshots, without Redis.
 type nullStore struct{}
 
-func (nullStore) Snapshots(_ context.Context, msgs []featurestore.Msg, out []features.Snapshot) error {
+func (nullStore) SnapshotsSys(_ context.Context, msgs []featurestore.Msg, out []features.Snapshot, _ []featurestore.SysAction) error {
 	clear(out[:len(msgs)])
 	return nil
 }

@@ -30,7 +30,7 @@ const (
 // Store is what the decider needs of the feature store
 // (*featurestore.Store).
 type Store interface {
-	Snapshots(ctx context.Context, msgs []featurestore.Msg, out []features.Snapshot) error
+	SnapshotsSys(ctx context.Context, msgs []featurestore.Msg, out []features.Snapshot, acts []featurestore.SysAction) error
 	ApplySys(ctx context.Context, acts []featurestore.SysAction) (int, error)
 }
 
@@ -74,10 +74,11 @@ type Deps struct {
 //  5. record the executed actions in the feature store: a second round
 //     trip, made after the write so it adds nothing to the decision
 //     latency (the clamp's choice cannot be known inside the first one).
-//     While RunSys runs, the batch only hands them over and RunSys records
-//     them in the background, coalescing the actions of several batches
-//     into one call, so no worker waits for it; otherwise the batch
-//     records them itself. The batch's later messages by the same user
+//     While RunSys runs, the batch only hands them over: the next batch's
+//     feature-store call takes them along (applied before its messages, in
+//     the same round trip), and RunSys records those no batch took within
+//     20 ms; no worker waits for them. Otherwise the batch records them
+//     itself. The batch's later messages by the same user
 //     already see the actions through an in-memory overlay on their
 //     snapshots (logged, so replay agrees); other workers see them from the
 //     next store read after they were recorded. On failure they are kept
@@ -101,6 +102,9 @@ type Decider struct {
 	sysBuf   []featurestore.SysAction // guarded by sysMu: actions not yet recorded in the store
 	sysAsync bool                     // guarded by sysMu: RunSys records them
 	sysKick  chan struct{}            // wakes RunSys
+	// sysHandoff is how long RunSys leaves handed-over actions for the next
+	// batch to take along (defaultSysHandoff).
+	sysHandoff time.Duration
 	// xaddHead starts every decision's XADD: "xadd", stream, [maxlen ~ N,] "*".
 	xaddHead []any
 }
@@ -136,6 +140,7 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	}
 	d.pool.New = func() any { return new(scratch) }
 	d.sysKick = make(chan struct{}, 1)
+	d.sysHandoff = defaultSysHandoff
 	d.xaddHead = []any{"xadd", cfg.DecisionsStream}
 	if cfg.DecisionsMaxLen > 0 {
 		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
@@ -271,9 +276,13 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 	var storeFailure string
 	var storeUs int64
 	if len(sc.smsgs) > 0 {
+		acts := d.takeSys()
 		t0 := d.now()
-		err := d.deps.Store.Snapshots(ctx, sc.smsgs, sc.snaps)
+		err := d.deps.Store.SnapshotsSys(ctx, sc.smsgs, sc.snaps, acts)
 		el := d.now().Sub(t0)
+		if err != nil {
+			d.returnSys(acts)
+		}
 		storeUs = el.Microseconds()
 		d.m.stage[stageStore].Observe(el.Seconds())
 		if err != nil {
@@ -556,6 +565,10 @@ func writeOutcome(cmds []redis.Cmder, err error) int {
 // it tries again (new actions do not wake it sooner).
 const sysRetryDelay = 100 * time.Millisecond
 
+// defaultSysHandoff is how long RunSys leaves handed-over actions for the
+// next batch to take along before it records them itself.
+const defaultSysHandoff = 20 * time.Millisecond
+
 // RunSys records the executed actions that batches hand over in the
 // feature store, in the background, until ctx is done; then it stops
 // taking actions (later batches record their own) and makes one last
@@ -576,6 +589,11 @@ func (d *Decider) RunSys(ctx context.Context, flushTimeout time.Duration) {
 			cancel()
 			return
 		case <-d.sysKick:
+		}
+		select {
+		case <-ctx.Done():
+			continue // the final flush above
+		case <-time.After(d.sysHandoff):
 		}
 		if !d.flushSys(ctx) {
 			select {
@@ -617,6 +635,34 @@ func (d *Decider) flushSys(ctx context.Context) bool {
 	d.m.sysPending.Set(float64(len(d.sysBuf)))
 	d.sysMu.Unlock()
 	return false
+}
+
+// takeSys takes every pending action (for a batch's store call).
+func (d *Decider) takeSys() []featurestore.SysAction {
+	d.sysMu.Lock()
+	defer d.sysMu.Unlock()
+	acts := d.sysBuf
+	d.sysBuf = nil
+	if len(acts) > 0 {
+		d.m.sysPending.Set(0)
+	}
+	return acts
+}
+
+// returnSys puts back actions a failed store call did not record, in
+// front of the newer ones.
+func (d *Decider) returnSys(acts []featurestore.SysAction) {
+	if len(acts) == 0 {
+		return
+	}
+	d.sysMu.Lock()
+	d.sysBuf = d.keepSys(append(acts, d.sysBuf...))
+	d.m.sysPending.Set(float64(len(d.sysBuf)))
+	async := d.sysAsync
+	d.sysMu.Unlock()
+	if async {
+		d.kickSys()
+	}
 }
 
 // keepSys drops the oldest actions beyond MaxPendingSys.

@@ -11,6 +11,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
 	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/logging"
 )
 
 // sysStore records ApplySys calls; the first fail calls fail.
@@ -21,8 +22,13 @@ type sysStore struct {
 	applied []string // msg ids, in the order applied
 }
 
-func (*sysStore) Snapshots(context.Context, []featurestore.Msg, []features.Snapshot) error {
-	return nil
+// SnapshotsSys records the actions handed over like ApplySys.
+func (s *sysStore) SnapshotsSys(ctx context.Context, _ []featurestore.Msg, _ []features.Snapshot, acts []featurestore.SysAction) error {
+	if len(acts) == 0 {
+		return nil
+	}
+	_, err := s.ApplySys(ctx, acts)
+	return err
 }
 
 func (s *sysStore) ApplySys(_ context.Context, acts []featurestore.SysAction) (int, error) {
@@ -141,5 +147,78 @@ func TestDecider_RecordSysKeepsBounded(t *testing.T) {
 	d.recordSys(context.Background(), sysActs(3, 3))
 	if _, got := st.state(); fmt.Sprint(got) != "[m2 m3 m4 m5]" {
 		t.Errorf("applied %v, want [m2 m3 m4 m5] (the 4 newest)", got)
+	}
+}
+
+// countingStore is the real store, counting how actions reach it.
+type countingStore struct {
+	*featurestore.Store
+	mu     sync.Mutex
+	apply  int // ApplySys calls with actions
+	handed int // actions taken along by snapshot calls
+}
+
+func (c *countingStore) ApplySys(ctx context.Context, acts []featurestore.SysAction) (int, error) {
+	c.mu.Lock()
+	c.apply++
+	c.mu.Unlock()
+	return c.Store.ApplySys(ctx, acts)
+}
+
+func (c *countingStore) SnapshotsSys(ctx context.Context, msgs []featurestore.Msg, out []features.Snapshot, acts []featurestore.SysAction) error {
+	c.mu.Lock()
+	c.handed += len(acts)
+	c.mu.Unlock()
+	return c.Store.SnapshotsSys(ctx, msgs, out, acts)
+}
+
+// With RunSys, an executed action rides along with the next batch's
+// feature-store call (no round trip of its own), before that batch's
+// messages.
+func TestDecider_ActionsRideWithTheNextBatch(t *testing.T) {
+	e := newEnv(t, envOpts{workers: 1})
+	cs := &countingStore{Store: e.store}
+	var err error
+	e.dec, err = New(Config{DecisionsStream: testKeys.Decisions, Budget: time.Second},
+		Deps{Core: e.core, Store: cs, Bus: e.bus, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dec.sysHandoff = time.Hour
+	e.cons = e.consumer(t, envOpts{workers: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.dec.RunSys(ctx, time.Second); close(done) }()
+	for {
+		e.dec.sysMu.Lock()
+		async := e.dec.sysAsync
+		e.dec.sysMu.Unlock()
+		if async {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop := run(t, e.cons)
+	e.add(t, chat("u", t0, "you badword"))
+	first := e.waitDecisions(t, 1)[0]
+	if first.ActionFinal.Kind == event.Ignore {
+		t.Fatalf("first decision %s, want an action", first.ActionFinal)
+	}
+	e.add(t, chat("u", t0+1000, "hello"))
+	second := e.waitDecisions(t, 2)[1]
+	stop()
+	cancel()
+	<-done
+	iSysAct := 12 // last_sys_action_ms
+	if event.DecisionSnapshotNames[iSysAct] != "last_sys_action_ms" {
+		t.Fatal("snapshot layout changed")
+	}
+	if second.Snapshot[iSysAct] != first.EventTimeMs {
+		t.Errorf("second batch's last_sys_action_ms = %d, want the first's time %d (from the store)", second.Snapshot[iSysAct], first.EventTimeMs)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.handed != 1 || cs.apply != 0 {
+		t.Errorf("actions handed to a snapshot call %d, ApplySys calls %d; want 1 and 0", cs.handed, cs.apply)
 	}
 }

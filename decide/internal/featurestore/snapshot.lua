@@ -32,8 +32,9 @@
 --       nu (users), nd (copypasta fields), nc (channels), the smallest and
 --       largest second of the messages' times, msgs (binary: n times msgFmt),
 --       then the nu history fields ("<channel>:<user_id>"), the nc raid keys, the
---       nd copypasta fields ("<channel>:<hash>"), the nc channel names and the
---       nu user ids.
+--       nd copypasta fields ("<channel>:<hash>"), the nc channel names, the
+--       nu user ids, then mark_ttl_s, ns and ns system actions (5 values
+--       each, see sysapply.lua), applied before the messages.
 -- A message (msgFmt): ts_ms, user slot, copypasta slot (0 = none), channel slot
 -- (1-based), msg id hash (8 bytes), text hash (8 bytes, zero = none), login.
 local P = ARGV[1]
@@ -53,6 +54,13 @@ local kR = kU + nu                           -- raid keys
 local kD = kR + nc                           -- copypasta fields
 local kCh = kD + nd                          -- channel names
 local kUID = kCh + nc                        -- user ids
+local kSys = kUID + nu                       -- mark TTL, ns, system actions
+
+-- 0. The system actions handed over (executed since the last batch).
+do
+  local ns = tonumber(ARGV[kSys + 1])
+  if ns > 0 then applySys(P, userTTL, tonumber(ARGV[kSys]), ARGV, kSys + 2, ns) end
+end
 
 -- The messages, unpacked once.
 local mTs, mU, mD, mC, mMh, mH, mLogin = {}, {}, {}, {}, {}, {}, {}

@@ -101,6 +101,8 @@ var (
 	userSrc string
 	//go:embed snapshot.lua
 	snapshotSrc string
+	//go:embed sysapply.lua
+	sysApplySrc string
 	//go:embed sys.lua
 	sysSrc string
 	//go:embed mod.lua
@@ -131,8 +133,11 @@ func New(rdb redis.Scripter, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// script returns a script with the history codec (user.lua) prepended.
-func script(src string) *redis.Script { return redis.NewScript(userSrc + "\n" + src) }
+// script returns a script with the history codec (user.lua) and applySys
+// (sysapply.lua) prepended.
+func script(src string) *redis.Script {
+	return redis.NewScript(userSrc + "\n" + sysApplySrc + "\n" + src)
+}
 
 // Config returns the store's configuration.
 func (s *Store) Config() Config { return s.cfg }
@@ -181,6 +186,14 @@ type Msg struct {
 // On error the store may or may not have been updated (a timeout can strike
 // after the script ran); out is left unchanged.
 func (s *Store) Snapshots(ctx context.Context, msgs []Msg, out []features.Snapshot) error {
+	return s.SnapshotsSys(ctx, msgs, out, nil)
+}
+
+// SnapshotsSys is Snapshots that first applies acts (as ApplySys does) in
+// the same round trip, so a batch can take along the actions executed
+// since the last one. On error acts may or may not have been applied
+// (applying them again is harmless).
+func (s *Store) SnapshotsSys(ctx context.Context, msgs []Msg, out []features.Snapshot, acts []SysAction) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -189,7 +202,7 @@ func (s *Store) Snapshots(ctx context.Context, msgs []Msg, out []features.Snapsh
 	}
 	a := s.args.Get().(*snapArgs)
 	defer s.args.Put(a)
-	args := a.build(s, msgs)
+	args := a.build(s, msgs, acts)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	res, err := s.snap.Run(cctx, s.rdb, nil, args...).Text()
@@ -258,7 +271,7 @@ func newSnapArgs() *snapArgs {
 }
 
 // build returns the ARGV for msgs (valid until the next build).
-func (a *snapArgs) build(s *Store, msgs []Msg) []any {
+func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 	clear(a.users)
 	clear(a.dups)
 	clear(a.chans)
@@ -314,6 +327,10 @@ func (a *snapArgs) build(s *Store, msgs []Msg) []any {
 	args = append(args, a.dfields...)
 	args = append(args, a.names...)
 	args = append(args, a.uids...)
+	args = append(args, secs(s.cfg.MarkTTL), 0)
+	ns := len(args) - 1
+	args, n := appendSys(args, acts)
+	args[ns] = n
 	a.args = args
 	return args
 }
@@ -351,6 +368,23 @@ type SysAction struct {
 func (s *Store) ApplySys(ctx context.Context, acts []SysAction) (int, error) {
 	args := make([]any, 0, 4+5*len(acts))
 	args = append(args, s.cfg.Prefix, secs(s.cfg.UserTTL), secs(s.cfg.MarkTTL), 0)
+	args, n := appendSys(args, acts)
+	if n == 0 {
+		return 0, nil
+	}
+	args[3] = n
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	applied, err := s.sys.Run(cctx, s.rdb, nil, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("apply %d system actions: %w", n, err)
+	}
+	return applied, nil
+}
+
+// appendSys appends the actions of a kind the store records (5 values
+// each, see sysapply.lua) and returns how many.
+func appendSys(args []any, acts []SysAction) ([]any, int) {
 	n := 0
 	for _, a := range acts {
 		var k string
@@ -367,17 +401,7 @@ func (s *Store) ApplySys(ctx context.Context, acts []SysAction) (int, error) {
 		args = append(args, a.Channel, a.UserID, a.MsgID, k, a.TsMs)
 		n++
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	args[3] = n
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	applied, err := s.sys.Run(cctx, s.rdb, nil, args...).Int()
-	if err != nil {
-		return 0, fmt.Errorf("apply %d system actions: %w", n, err)
-	}
-	return applied, nil
+	return args, n
 }
 
 // ModEvent is one mod-stream event, identified by its stream entry id.

@@ -701,3 +701,28 @@ func TestStore_HistoryAcrossUserBuckets(t *testing.T) {
 		t.Errorf("uh:%d still exists after uh:%d was written", b, b+2)
 	}
 }
+
+// TestStore_SnapshotsSysAppliesActionsFirst: actions handed over with a
+// batch are in the history before its messages, and count once.
+func TestStore_SnapshotsSysAppliesActionsFirst(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	snaps(t, s, msg("c", "u", t0, 0))
+	acts := []SysAction{
+		{Channel: "c", UserID: "u", MsgID: "a1", Kind: event.Warn, TsMs: t0 + 10},
+		{Channel: "c", UserID: "u", MsgID: "a2", Kind: event.Ignore, TsMs: t0 + 10}, // not recorded
+	}
+	out := make([]features.Snapshot, 1)
+	if err := s.SnapshotsSys(ctx, []Msg{msg("c", "u", t0+1000, 0)}, out, acts); err != nil {
+		t.Fatal(err)
+	}
+	if g := out[0]; g.SysWarns != 1 || g.LastSysWarnMs != t0+10 || g.UserMsgCount != 1 {
+		t.Errorf("snapshot with a warn handed over = %+v, want 1 warn at t0+10 and 1 earlier message", g)
+	}
+	if n, err := s.ApplySys(ctx, acts); err != nil || n != 0 {
+		t.Errorf("ApplySys of the same actions = %d, %v; want 0 (already applied)", n, err)
+	}
+	if g := snaps(t, s, msg("c", "u", t0+2000, 0))[0]; g.SysWarns != 1 {
+		t.Errorf("later: %d warns, want 1", g.SysWarns)
+	}
+}
