@@ -3,19 +3,24 @@
 // batch of chat messages in one round trip.
 //
 // Three Lua scripts do the work, loaded once and called with EVALSHA:
-// snapshot.lua (per batch: each message's Snapshot as it was before the
-// message, then the message applied), sys.lua (actions this system executed)
-// and mod.lua (moderator and raid events); user.lua, the codec of a user's
-// history, is prepended to each. All times come from the messages
+// snapshot.lua (per batch: the system actions handed over, then each
+// message's Snapshot as it was before the message, then the message
+// applied), sys.lua (actions this system executed, when no batch takes them
+// along) and mod.lua (moderator and raid events); user.lua (where histories
+// live and their codec) and sysapply.lua (applying system actions) are
+// prepended to each. All times come from the messages
 // and events themselves, never from Redis TIME, so the stored state, and the
 // snapshots logged with each decision, depend only on the input.
 //
 // Keys (all under Config.Prefix):
 //
-//	u:<channel>:<user_id>  the (channel, user) history, ONE binary string (user.lua):
-//	                       counters, first/last/last-action times, last text hash,
-//	                       login and recent message times (60 s, at most MaxRecent)
-//	                                                              TTL UserTTL
+//	uh:<bucket>            hash "<channel>:<user_id>" -> the (channel, user) history,
+//	                       ONE binary string (user.lua): counters, first/last/
+//	                       last-action times, last text hash, login and recent
+//	                       message times (60 s, at most MaxRecent); bucket = time
+//	                       / UserTTL; a history moves to the current bucket when
+//	                       written; unlinked two buckets later
+//	                                                   TTL UserTTL+21min
 //	sc:<bucket>            hash msg id hash -> the message's snapshot (idempotency);
 //	                       bucket = message time / (SnapshotTTL/4); unlinked once
 //	                       bucket+5 is written              TTL 1.5*SnapshotTTL
@@ -36,9 +41,9 @@
 //	ma:<entry_id>          mod event applied (idempotency)        TTL UserTTL
 //
 // A call from Lua into Redis costs more than most commands' own work, so
-// snapshot.lua makes a fixed number of calls per batch besides one SET per
-// (channel, user): the Go side passes every key and field name
-// deduplicated, one MGET reads the histories and raid marks, the snapshot
+// snapshot.lua makes a fixed number of calls per batch: the Go side passes
+// every key and field name
+// deduplicated, one MGET reads the raid marks, the histories, the snapshot
 // cache and the per-channel and copypasta state live in a few hashes per
 // time bucket (one HMGET per bucket read, one HSET per bucket written), and
 // values are binary, never parsed as text. BenchmarkSnapshots_Load measures the Redis CPU per

@@ -344,8 +344,8 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// msgIDHash is the 64-bit FNV-1a hash of a msg id, the key of its cached
-// snapshot in the author's history (0 is mapped to 1).
+// msgIDHash is the 64-bit FNV-1a hash of a msg id, the field of its cached
+// snapshot in sc:<bucket> (0 is mapped to 1).
 func msgIDHash(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
