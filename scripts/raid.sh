@@ -7,9 +7,10 @@
 # disconnects, waits for the queues to drain, stops everything and prints a
 # readable summary followed, as its LAST line, by one JSON object:
 #   sent received published filtered rate_limited duplicates lost msgs_per_sec
-#   p50_ms p99_ms peak_rss_mb{...} (and decided, decide_p50_ms, decide_p99_ms,
-#   decision_duplicates, decide_lost with --stages decide; and sunk plus
-#   sink_check with --stages all)
+#   p50_ms p99_ms peak_rss_mb{...} cpu_s{...} (and decided, decided_per_sec,
+#   decide_p50_ms, decide_p99_ms, decision_duplicates, decide_lost,
+#   decide_fail_open and decide_hist (decide's own latency histogram) with
+#   --stages decide; and sunk plus sink_check with --stages all)
 # It exits non-zero when lost > 0 (or, with decide, when a message has no
 # decision or two; or, with all, when the sink's files do not hold every
 # decision exactly once).
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
 	--scenario) SCENARIO=$2; shift 2 ;;
 	--raid-every) RAID_EVERY=$2; shift 2 ;;
 	--feature-redis) FEATURE_REDIS=$2; shift 2 ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;p}' "$0"; exit 0 ;;
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
