@@ -171,14 +171,26 @@ func TrustOfDecision(d *event.Decision) features.Trust {
 	}
 }
 
+// MaxFutureSkewMs bounds how far ahead of the read a message's own time may
+// be before EventTimeMs distrusts it.
+const MaxFutureSkewMs = 60_000
+
 // EventTimeMs is the decision clock of a chat message: tmi_sent_ts, else
-// received_at_us/1000, else readAtMs.
+// received_at_us/1000, else readAtMs. A time more than MaxFutureSkewMs
+// ahead of readAtMs (a broken clock or a forged entry) is replaced by
+// readAtMs: the feature store buckets its state by the newest message time
+// of a batch, so one far-future time would hide every history of its
+// batch. Older times are kept (a backlog after an outage is legitimate).
 func EventTimeMs(c *event.Chat, readAtMs int64) int64 {
+	t := readAtMs
 	switch {
 	case c.TmiSentTsMs > 0:
-		return c.TmiSentTsMs
+		t = c.TmiSentTsMs
 	case c.ReceivedAtUs > 0:
-		return c.ReceivedAtUs / 1000
+		t = c.ReceivedAtUs / 1000
 	}
-	return readAtMs
+	if t > readAtMs+MaxFutureSkewMs {
+		return readAtMs
+	}
+	return t
 }

@@ -58,12 +58,15 @@ func (h *ModHandler) HandleBatch(ctx context.Context, b *stream.Batch) error {
 			}
 			continue
 		}
+		// The same clock as chat messages (EventTimeMs): far-future times
+		// are distrusted, since histories are bucketed by time.
+		readMs := b.ReadAt.UnixMilli()
 		ts := e.TmiSentTsMs
 		if ts <= 0 {
 			ts = e.ReceivedAtUs / 1000
 		}
-		if ts <= 0 {
-			ts = b.ReadAt.UnixMilli()
+		if ts <= 0 || ts > readMs+MaxFutureSkewMs {
+			ts = readMs
 		}
 		evs = append(evs, featurestore.ModEvent{
 			EntryID: x.ID, Kind: e.Kind, Channel: e.Channel, TargetUserID: e.TargetUserID,

@@ -222,3 +222,24 @@ func TestDecider_ActionsRideWithTheNextBatch(t *testing.T) {
 		t.Errorf("actions handed to a snapshot call %d, ApplySys calls %d; want 1 and 0", cs.handed, cs.apply)
 	}
 }
+
+func TestEventTimeMs(t *testing.T) {
+	const read = int64(1_700_000_000_000)
+	for _, tt := range []struct {
+		name string
+		c    event.Chat
+		want int64
+	}{
+		{"tmi_sent_ts", event.Chat{TmiSentTsMs: read - 500, ReceivedAtUs: (read - 100) * 1000}, read - 500},
+		{"received_at", event.Chat{ReceivedAtUs: (read - 100) * 1000}, read - 100},
+		{"neither", event.Chat{}, read},
+		{"an hour old (backlog) is kept", event.Chat{TmiSentTsMs: read - 3_600_000}, read - 3_600_000},
+		{"slightly ahead is kept", event.Chat{TmiSentTsMs: read + MaxFutureSkewMs}, read + MaxFutureSkewMs},
+		{"far future is distrusted", event.Chat{TmiSentTsMs: read + MaxFutureSkewMs + 1}, read},
+		{"far future received_at too", event.Chat{ReceivedAtUs: (read + 86_400_000) * 1000}, read},
+	} {
+		if got := EventTimeMs(&tt.c, read); got != tt.want {
+			t.Errorf("%s: EventTimeMs = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
