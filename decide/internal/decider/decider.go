@@ -78,10 +78,10 @@ type Deps struct {
 //     feature-store call takes them along (applied before its messages, in
 //     the same round trip), and RunSys records those no batch took within
 //     20 ms; no worker waits for them. Otherwise the batch records them
-//     itself. The batch's later messages by the same user
-//     already see the actions through an in-memory overlay on their
-//     snapshots (logged, so replay agrees); other workers see them from the
-//     next store read after they were recorded. On failure they are kept
+//     itself. The batch's later messages by the same user already see the
+//     actions through an in-memory overlay on their snapshots (logged, so
+//     replay agrees); other workers see them from the next store read after
+//     they were recorded. On failure they are kept
 //     (at most MaxPendingSys) and retried; each action counts once per msg
 //     id.
 //
@@ -616,25 +616,15 @@ func (d *Decider) kickSys() {
 // lock meanwhile; on failure they go back in front of the newer ones. It
 // reports whether nothing failed.
 func (d *Decider) flushSys(ctx context.Context) bool {
-	d.sysMu.Lock()
-	acts := d.sysBuf
-	d.sysBuf = nil
-	d.sysMu.Unlock()
+	acts := d.takeSys()
 	if len(acts) == 0 {
 		return true
 	}
-	err := d.applySys(ctx, acts)
-	if err == nil {
-		d.sysMu.Lock()
-		d.m.sysPending.Set(float64(len(d.sysBuf)))
-		d.sysMu.Unlock()
-		return true
+	if err := d.applySys(ctx, acts); err != nil {
+		d.returnSys(acts)
+		return false
 	}
-	d.sysMu.Lock()
-	d.sysBuf = d.keepSys(append(acts, d.sysBuf...))
-	d.m.sysPending.Set(float64(len(d.sysBuf)))
-	d.sysMu.Unlock()
-	return false
+	return true
 }
 
 // takeSys takes every pending action (for a batch's store call).

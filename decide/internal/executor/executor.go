@@ -335,12 +335,12 @@ func (p *Pool) claimAll(batch []job) {
 	if len(claims) == 0 {
 		return
 	}
-	start := p.now()
-	ctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.RequestTimeout)
+	deadline := p.now().Add(p.cfg.RequestTimeout)
+	ctx, cancel := context.WithDeadline(p.baseCtx, deadline)
 	defer cancel()
 	ok, err := p.idem.claimAll(ctx, claims)
 	for i, j := range claims {
-		j.deadline = start.Add(p.cfg.RequestTimeout)
+		j.deadline = deadline
 		j.claimErr = err
 		j.claimed = err == nil && ok[i]
 	}

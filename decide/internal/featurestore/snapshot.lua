@@ -103,28 +103,14 @@ local raidVals = calls('MGET', nil, ARGV, kR, kR + nc - 1)
 local ub = floor(maxSec / userTTL)
 
 -- Per-window state lives in hashes per bucket of window_ttl_s seconds,
--- each value in the bucket of its newest second. A reader looks in the
--- batch's bucket and the one before, and also the next one when the batch
--- is within lateMax seconds of it (a newer batch may have moved the value
--- there); of the values found it takes the newest. A value older than the
--- previous bucket is more than window_ttl_s (>= 61 s) old, so empty.
+-- each value in the bucket of its newest second, read with bucketLoad
+-- (user.lua) for batches up to lateMax seconds late. A value older than
+-- the previous bucket is more than window_ttl_s (>= 61 s) old, so empty.
 local lateMax = 30
-local vb = floor(maxSec / winTTL)
-local function readBuckets(name, from, count, newest)
-  local best = {}
-  local bs = { vb, vb - 1 }
-  if (vb + 1) * winTTL - maxSec <= lateMax then bs[3] = vb + 1 end
-  for _, b in ipairs(bs) do
-    local got = calls('HMGET', P .. name .. b, ARGV, from, from + count - 1)
-    for j = 1, count do
-      local v = got[j]
-      if v then
-        local t = newest(v)
-        if t and (best[j] == nil or t > best[j].t) then best[j] = { t = t, v = v } end
-      end
-    end
-  end
-  return best
+local function windowLoad(name, from, count)
+  local names = {}
+  for j = 1, count do names[j] = ARGV[from + j - 1] end
+  return (bucketLoad(P .. name, winTTL, lateMax, names, count, maxSec))
 end
 
 -- Channel velocity rings: hash vr:<bucket>, field = channel, value = vHdr
@@ -144,15 +130,13 @@ local slotsFmt = '<' .. string.rep('i4', RS)
 local ringLen = vHdrLen + 4 * RS
 local rings = {}
 do
-  local best = readBuckets('vr:', kCh, nc, function(v)
-    if #v == ringLen then return (sunpack('<i8', v)) end
-  end)
+  local got = windowLoad('vr:', kCh, nc)
   for c = 1, nc do
     local r
-    local b = best[c]
-    if b then
-      local S, c10, c60 = sunpack(vHdr, b.v)
-      r = { S = S, c10 = c10, c60 = c60, raw = b.v, d = {} }
+    local v = got[c]
+    if v and #v == ringLen then
+      local S, c10, c60 = sunpack(vHdr, v)
+      r = { S = S, c10 = c10, c60 = c60, raw = v, d = {} }
     else
       r = { S = -1, c10 = 0, c60 = 0, t = {} }
       for j = 1, RS do r.t[j] = 0 end
@@ -249,13 +233,12 @@ local dFmt = '<i8' .. string.rep('i4', DS)
 local dLen = 8 + 4 * DS
 local drings = {}
 if nd > 0 then
-  local best = readBuckets('dr:', kD, nd, function(v)
-    if #v == dLen then return (sunpack('<i8', v)) * 10 end
-  end)
+  local got = windowLoad('dr:', kD, nd)
   for j = 1, nd do
     local r
-    if best[j] then
-      r = { sunpack(dFmt, best[j].v) }
+    local v = got[j]
+    if v and #v == dLen then
+      r = { sunpack(dFmt, v) }
       r[DS + 2] = nil
     else
       r = { -1 }
@@ -360,24 +343,11 @@ for i = 1, n do
     u.rt = spack(int64s(u.nrt), unpack(recent, from))
     local lb = floor(ts / lnW)
     if login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
-      local l = lnSet[lb]
-      if l == nil then
-        l = {}
-        lnSet[lb] = l
-      end
-      l[#l + 1] = ARGV[kCh + ci - 1] .. ':' .. login
-      l[#l + 1] = ARGV[kUID + ui - 1]
+      bucketAdd(lnSet, lb, ARGV[kCh + ci - 1] .. ':' .. login, ARGV[kUID + ui - 1])
       u.lg, u.lgt = login, ts
     end
     u.dirty = true
-    local cb = floor(ts / cacheW)
-    local l = cacheSet[cb]
-    if l == nil then
-      l = {}
-      cacheSet[cb] = l
-    end
-    l[#l + 1] = mMh[i]
-    l[#l + 1] = snap
+    bucketAdd(cacheSet, floor(ts / cacheW), mMh[i], snap)
     cached[mMh[i]] = snap -- a duplicate later in the batch gets it too
     out[i] = snap
   end
@@ -390,49 +360,18 @@ for ui, u in pairs(users) do
 end
 userSave(P, userTTL, uset)
 
--- hsetBuckets writes {bucket -> {field, value, ...}} into <name><bucket>
--- with the given TTL; when gone > 0 it also unlinks bucket - gone, which
--- left every reader's reach: a large hash is freed in the background
--- (UNLINK) instead of stalling Redis when it expires.
-local function hsetBuckets(name, set, ttl, gone)
-  for b, l in pairs(set) do
-    calls('HSET', P .. name .. b, l, 1, #l)
-    redis.call('EXPIRE', P .. name .. b, ttl)
-    if gone > 0 then redis.call('UNLINK', P .. name .. (b - gone)) end
-  end
-end
-
 local vset = {}
 for c, r in pairs(rings) do
-  if r.dirty then
-    local b = floor(r.S / winTTL)
-    local l = vset[b] or {}
-    vset[b] = l
-    l[#l + 1] = ARGV[kCh + c - 1]
-    l[#l + 1] = ringEncode(r)
-  end
+  if r.dirty then bucketAdd(vset, floor(r.S / winTTL), ARGV[kCh + c - 1], ringEncode(r)) end
 end
-hsetBuckets('vr:', vset, 2 * winTTL, 0)
+bucketSave(P .. 'vr:', vset, 2 * winTTL, 0)
 
 local dset = {}
 for j, r in pairs(drings) do
-  if r.dirty then
-    local b = floor(r[1] * 10 / winTTL)
-    local l = dset[b] or {}
-    dset[b] = l
-    l[#l + 1] = ARGV[kD + j - 1]
-    l[#l + 1] = spack(dFmt, unpack(r, 1, DS + 1))
-  end
+  if r.dirty then bucketAdd(dset, floor(r[1] * 10 / winTTL), ARGV[kD + j - 1], spack(dFmt, unpack(r, 1, DS + 1))) end
 end
-hsetBuckets('dr:', dset, 2 * winTTL, 2)
+bucketSave(P .. 'dr:', dset, 2 * winTTL, 2)
 
-hsetBuckets('sc:', cacheSet, math.ceil(6 * cacheW / 1000), 5)
-
-local lmax = nil
-for b, l in pairs(lnSet) do
-  calls('HSET', P .. 'ln:' .. b, l, 1, #l)
-  redis.call('EXPIRE', P .. 'ln:' .. b, 2 * userTTL)
-  if lmax == nil or b > lmax then lmax = b end
-end
-if lmax then redis.call('UNLINK', P .. 'ln:' .. (lmax - 3)) end
+bucketSave(P .. 'sc:', cacheSet, math.ceil(6 * cacheW / 1000), 5)
+bucketSave(P .. 'ln:', lnSet, 2 * userTTL, 3)
 return table.concat(out)

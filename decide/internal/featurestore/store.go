@@ -252,7 +252,7 @@ type snapArgs struct {
 	users   map[userKey]int // slot (1-based) of each (channel, user)
 	dups    map[dupKey]int
 	chans   map[string]int
-	ukeys   []any // history fields ("<channel>:<user_id>") by user slot
+	ufields []any // history fields ("<channel>:<user_id>") by user slot
 	uids    []any // user ids by user slot
 	names   []any // channel names by channel slot
 	rkeys   []any // raid keys by channel slot
@@ -275,7 +275,7 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 	clear(a.users)
 	clear(a.dups)
 	clear(a.chans)
-	a.ukeys, a.uids, a.names, a.rkeys, a.dfields = a.ukeys[:0], a.uids[:0], a.names[:0], a.rkeys[:0], a.dfields[:0]
+	a.ufields, a.uids, a.names, a.rkeys, a.dfields = a.ufields[:0], a.uids[:0], a.names[:0], a.rkeys[:0], a.dfields[:0]
 	a.blob = a.blob[:0]
 	p := s.cfg.Prefix
 	for i := range msgs {
@@ -292,7 +292,7 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 			u = len(a.users) + 1
 			a.users[userKey{m.Channel, m.UserID}] = u
 			a.uids = append(a.uids, m.UserID)
-			a.ukeys = append(a.ukeys, m.Channel+":"+m.UserID)
+			a.ufields = append(a.ufields, m.Channel+":"+m.UserID)
 		}
 		d := 0
 		if m.Hash != 0 {
@@ -321,8 +321,8 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 	for i := range msgs {
 		lo, hi = min(lo, msgs[i].TsMs), max(hi, msgs[i].TsMs)
 	}
-	args = append(args, len(msgs), len(a.ukeys), len(a.dfields), len(a.names), floorDiv(lo, 1000), floorDiv(hi, 1000), a.blob)
-	args = append(args, a.ukeys...)
+	args = append(args, len(msgs), len(a.ufields), len(a.dfields), len(a.names), floorDiv(lo, 1000), floorDiv(hi, 1000), a.blob)
+	args = append(args, a.ufields...)
 	args = append(args, a.rkeys...)
 	args = append(args, a.dfields...)
 	args = append(args, a.names...)

@@ -84,15 +84,29 @@ local function calls(cmd, key, list, from, to)
   return res
 end
 
-local userLate = 600
+-- bucketAdd adds field = value to set[b] (set maps bucket -> {field,
+-- value, ...}, what bucketSave writes).
+local function bucketAdd(set, b, field, value)
+  local l = set[b]
+  if l == nil then
+    l = {}
+    set[b] = l
+  end
+  l[#l + 1] = field
+  l[#l + 1] = value
+end
 
--- userLoad reads the histories named by fields[1..n] for a batch whose
--- newest time is sec (s). It returns the values (nil when absent) and the
--- bucket each was found in.
-local function userLoad(P, userTTL, fields, n, sec)
-  local b = floor(sec / userTTL)
+-- bucketLoad reads fields[1..n] of the hashes <prefix><bucket> (buckets of
+-- width seconds) for a batch whose newest time is sec (s): the batch's
+-- bucket, the one before, and the next one when within late seconds of
+-- it. Values are written into the bucket of their newest time or a newer
+-- one, so the first bucket holding a field, newest first, holds its
+-- latest value: each bucket is asked only for the fields not found yet.
+-- It returns the values (nil when absent) and the bucket each was found in.
+local function bucketLoad(prefix, width, late, fields, n, sec)
+  local b = floor(sec / width)
   local bs = { b, b - 1 }
-  if (b + 1) * userTTL - sec <= userLate then bs = { b + 1, b, b - 1 } end
+  if (b + 1) * width - sec <= late then bs = { b + 1, b, b - 1 } end
   local vals, found = {}, {}
   local idx = {}
   for j = 1, n do idx[j] = j end
@@ -100,7 +114,7 @@ local function userLoad(P, userTTL, fields, n, sec)
     if #idx == 0 then break end
     local names = {}
     for k = 1, #idx do names[k] = fields[idx[k]] end
-    local got = calls('HMGET', P .. 'uh:' .. bk, names, 1, #names)
+    local got = calls('HMGET', prefix .. bk, names, 1, #names)
     local rest = {}
     for k = 1, #idx do
       if got[k] then
@@ -114,27 +128,37 @@ local function userLoad(P, userTTL, fields, n, sec)
   return vals, found
 end
 
+-- bucketSave writes set (bucket -> {field, value, ...}) into
+-- <prefix><bucket> with the given TTL (s); when gone > 0 it also unlinks
+-- bucket - gone, which left every reader's reach: a large hash is freed in
+-- the background (UNLINK) instead of stalling Redis when it expires.
+local function bucketSave(prefix, set, ttl, gone)
+  for b, l in pairs(set) do
+    calls('HSET', prefix .. b, l, 1, #l)
+    redis.call('EXPIRE', prefix .. b, ttl)
+    if gone > 0 then redis.call('UNLINK', prefix .. (b - gone)) end
+  end
+end
+
+local userLate = 600
+
+-- userLoad reads the histories named by fields[1..n] for a batch whose
+-- newest time is sec (s). It returns the values (nil when absent) and the
+-- bucket each was found in.
+local function userLoad(P, userTTL, fields, n, sec)
+  return bucketLoad(P .. 'uh:', userTTL, userLate, fields, n, sec)
+end
+
 -- userSave writes histories: byBucket maps bucket -> {field, value, ...}.
 local function userSave(P, userTTL, byBucket)
-  for b, l in pairs(byBucket) do
-    calls('HSET', P .. 'uh:' .. b, l, 1, #l)
-    redis.call('EXPIRE', P .. 'uh:' .. b, userTTL + 2 * userLate + 60)
-    redis.call('UNLINK', P .. 'uh:' .. (b - 2))
-  end
+  bucketSave(P .. 'uh:', byBucket, userTTL + 2 * userLate + 60, 2)
 end
 
 -- userPut adds a history to byBucket: into the bucket it was found in
 -- (found, may be nil) or the current one (cur), whichever is newer.
 local function userPut(byBucket, cur, found, field, value)
-  local b = cur
-  if found and found > b then b = found end
-  local l = byBucket[b]
-  if l == nil then
-    l = {}
-    byBucket[b] = l
-  end
-  l[#l + 1] = field
-  l[#l + 1] = value
+  if found and found > cur then cur = found end
+  bucketAdd(byBucket, cur, field, value)
 end
 
 -- userEncode returns the binary form of u.
