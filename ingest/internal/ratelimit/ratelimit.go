@@ -148,19 +148,6 @@ func (l *Limiter) AllowAtMost(ctx context.Context, reqs []Request) error {
 	if len(reqs) == 0 {
 		return nil
 	}
-	err := l.run(ctx, reqs)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis lost its script cache (restart, SCRIPT FLUSH): load it
-		// and try once more.
-		if lerr := allowAtMost.Load(ctx, l.rdb).Err(); lerr != nil {
-			return fmt.Errorf("load rate-limit script: %w", lerr)
-		}
-		err = l.run(ctx, reqs)
-	}
-	return err
-}
-
-func (l *Limiter) run(ctx context.Context, reqs []Request) error {
 	args := make([]any, 4, 4+2*len(reqs))
 	args[0], args[1], args[2], args[3] = l.args[0], l.args[1], l.args[2], len(reqs)
 	for i := range reqs {
@@ -169,11 +156,10 @@ func (l *Limiter) run(ctx context.Context, reqs []Request) error {
 	for i := range reqs {
 		args = append(args, reqs[i].N)
 	}
-	vals, err := allowAtMost.EvalSha(ctx, l.rdb, []string{l.key}, args...).Int64Slice()
+	// Run sends EVALSHA and, when Redis lost its script cache (restart,
+	// SCRIPT FLUSH), the script itself.
+	vals, err := allowAtMost.Run(ctx, l.rdb, []string{l.key}, args...).Int64Slice()
 	if err != nil {
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return err
-		}
 		return fmt.Errorf("run rate-limit script for %d keys: %w", len(reqs), err)
 	}
 	if len(vals) != len(reqs) {
