@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/mounttest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/filewriter"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/verify"
@@ -27,35 +27,6 @@ func checkExactlyOnce(t *testing.T, got, want []string) {
 		return
 	}
 	t.Errorf("files hold %d rows (%d distinct), want the %d entries exactly once", len(got), len(slices.Compact(slices.Clone(got))), len(want))
-}
-
-// mountTmpfs mounts a tmpfs of size on dir, skipping the test when this
-// process may not mount, and unmounts it at cleanup.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount -t tmpfs not permitted (the full-disk and read-only tests need root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-}
-
-// remount changes the mount options of dir, retrying while a file is open
-// for writing (remount,ro fails with EBUSY then).
-func remount(t *testing.T, dir, opts string) {
-	t.Helper()
-	var out []byte
-	var err error
-	for range 250 {
-		if out, err = exec.Command("mount", "-o", "remount,"+opts, dir).CombinedOutput(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("mount -o remount,%s %s: %v: %s", opts, dir, err, out)
 }
 
 // runningSink is the service run in the background by startLoggedSink.
@@ -188,7 +159,7 @@ func TestSink_FullDiskRetriesWithoutAckingAndLandsEverythingOnce(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	root := t.TempDir()
-	mountTmpfs(t, root, "2m")
+	mounttest.Tmpfs(t, root, "2m")
 	dir := filepath.Join(root, "data")
 	cfg := faultConfig(t, addr, dir)
 	// About 125 bytes per row: 20,000 rows do not fit in 2 MB.
@@ -212,7 +183,7 @@ func TestSink_FullDiskRetriesWithoutAckingAndLandsEverythingOnce(t *testing.T) {
 		t.Error("the log does not say that the commit failed")
 	}
 
-	remount(t, root, "size=64m")
+	mounttest.Remount(t, root, "size=64m")
 	waitDrained(t, rdb, cfg.Keys.Decisions)
 	s.alive(t)
 	if err := s.stop(); err != nil {
@@ -227,14 +198,14 @@ func TestSink_ReadOnlyDirectoryRetriesWithoutAckingAndLandsEverythingOnce(t *tes
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	root := t.TempDir()
-	mountTmpfs(t, root, "64m")
+	mounttest.Tmpfs(t, root, "64m")
 	dir := filepath.Join(root, "data")
 	cfg := faultConfig(t, addr, dir)
 	want := addDecisions(t, rdb, cfg.Keys.Decisions, 0, 2000)
 
 	s := startLoggedSink(t, cfg)
 	waitDrained(t, rdb, cfg.Keys.Decisions)
-	remount(t, root, "ro")
+	mounttest.Remount(t, root, "ro")
 	want = append(want, addDecisions(t, rdb, cfg.Keys.Decisions, 2000, 5000)...)
 	waitLog(t, s, "read-only file system")
 	var acked, pending int
@@ -247,7 +218,7 @@ func TestSink_ReadOnlyDirectoryRetriesWithoutAckingAndLandsEverythingOnce(t *tes
 		t.Errorf("during the read-only fault: %d acked, %d pending; want the 2000 entries of before acked, the others held back", acked, pending)
 	}
 
-	remount(t, root, "rw")
+	mounttest.Remount(t, root, "rw")
 	waitDrained(t, rdb, cfg.Keys.Decisions)
 	s.alive(t)
 	if err := s.stop(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 	"github.com/streamsafe-rl/streamsafe/shared/event/eventtest"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/mounttest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/shared/stream"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/filewriter"
@@ -424,41 +424,12 @@ var faults = []fault{
 	},
 	{
 		name:  "read-only directory",
-		setup: mountTmpfs,
+		setup: func(t *testing.T, root string) { mounttest.Tmpfs(t, root, "4m") },
 		apply: func(t *testing.T, root, _ string) func() {
-			remount(t, root, "ro")
-			return func() { remount(t, root, "rw") }
+			mounttest.Remount(t, root, "ro")
+			return func() { mounttest.Remount(t, root, "rw") }
 		},
 	},
-}
-
-// mountTmpfs mounts a small tmpfs on root (skips when mounting is not
-// permitted) and unmounts it at cleanup.
-func mountTmpfs(t *testing.T, root string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", root).CombinedOutput(); err != nil {
-		t.Skipf("mount -t tmpfs not permitted here (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", root, err, out)
-		}
-	})
-}
-
-// remount remounts root with opts, retrying while a file is still open for
-// writing (EBUSY on remount,ro).
-func remount(t *testing.T, root, opts string) {
-	t.Helper()
-	var out []byte
-	var err error
-	for range 100 {
-		if out, err = exec.Command("mount", "-o", "remount,"+opts, root).CombinedOutput(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("mount -o remount,%s %s: %v: %s", opts, root, err, out)
 }
 
 // checkExactlyOnce fails unless got equals want.
