@@ -169,12 +169,7 @@ func TestSink_FullDiskRetriesWithoutAckingAndLandsEverythingOnce(t *testing.T) {
 	waitLog(t, s, "no space left on device")
 	// The sink keeps retrying: give it a few rounds, checking the
 	// invariant each time.
-	var acked, pending int
-	for range 5 {
-		time.Sleep(200 * time.Millisecond)
-		s.alive(t)
-		acked, pending = checkAckedOnDisk(t, rdb, cfg.Keys.Decisions, filepath.Join(dir, dsDecisions))
-	}
+	acked, pending := heldBack(t, s, rdb, cfg.Keys.Decisions, dir)
 	if pending == 0 || acked >= len(want) {
 		t.Fatalf("during the full disk: %d acked, %d pending; want entries held back", acked, pending)
 	}
@@ -184,13 +179,7 @@ func TestSink_FullDiskRetriesWithoutAckingAndLandsEverythingOnce(t *testing.T) {
 	}
 
 	mounttest.Remount(t, root, "size=64m")
-	waitDrained(t, rdb, cfg.Keys.Decisions)
-	s.alive(t)
-	if err := s.stop(); err != nil {
-		t.Fatalf("run() = %v", err)
-	}
-	checkDataDir(t, dir)
-	checkExactlyOnce(t, fileIDs(t, filepath.Join(dir, dsDecisions)), want)
+	landsOnce(t, s, rdb, cfg.Keys.Decisions, dir, want)
 }
 
 func TestSink_ReadOnlyDirectoryRetriesWithoutAckingAndLandsEverythingOnce(t *testing.T) {
@@ -208,18 +197,32 @@ func TestSink_ReadOnlyDirectoryRetriesWithoutAckingAndLandsEverythingOnce(t *tes
 	mounttest.Remount(t, root, "ro")
 	want = append(want, addDecisions(t, rdb, cfg.Keys.Decisions, 2000, 5000)...)
 	waitLog(t, s, "read-only file system")
-	var acked, pending int
-	for range 5 {
-		time.Sleep(200 * time.Millisecond)
-		s.alive(t)
-		acked, pending = checkAckedOnDisk(t, rdb, cfg.Keys.Decisions, filepath.Join(dir, dsDecisions))
-	}
+	acked, pending := heldBack(t, s, rdb, cfg.Keys.Decisions, dir)
 	if pending == 0 || acked != 2000 {
 		t.Errorf("during the read-only fault: %d acked, %d pending; want the 2000 entries of before acked, the others held back", acked, pending)
 	}
 
 	mounttest.Remount(t, root, "rw")
-	waitDrained(t, rdb, cfg.Keys.Decisions)
+	landsOnce(t, s, rdb, cfg.Keys.Decisions, dir, want)
+}
+
+// heldBack lets the failing sink retry for a second, checking every 200 ms
+// that nothing is acked that is not on disk, and returns the last counts.
+func heldBack(t *testing.T, s *runningSink, rdb *redis.Client, stream, dir string) (acked, pending int) {
+	t.Helper()
+	for range 5 {
+		time.Sleep(200 * time.Millisecond)
+		s.alive(t)
+		acked, pending = checkAckedOnDisk(t, rdb, stream, filepath.Join(dir, dsDecisions))
+	}
+	return acked, pending
+}
+
+// landsOnce waits, once the fault is gone, until the sink acked everything,
+// stops it and checks that the files hold every entry of want exactly once.
+func landsOnce(t *testing.T, s *runningSink, rdb *redis.Client, stream, dir string, want []string) {
+	t.Helper()
+	waitDrained(t, rdb, stream)
 	s.alive(t)
 	if err := s.stop(); err != nil {
 		t.Fatalf("run() = %v", err)
