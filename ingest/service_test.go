@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,30 +19,13 @@ import (
 	"github.com/streamsafe-rl/streamsafe/ingest/internal/metrics"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/logging/logtest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/shared/twitchsim"
 )
 
 // waitTimeout bounds every wait; generous for a loaded 2-core machine.
 const waitTimeout = 20 * time.Second
-
-// syncBuffer collects the service log; it is printed when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // simConfig is a small, fast simulator: n channels, generation waits until
 // ingest joined all of them.
@@ -116,7 +97,7 @@ type svc struct {
 // and Redis reachable).
 func startService(t *testing.T, cfg Config) *svc {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s, err := newService(cfg, logging.New(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatalf("newService: %v", err)

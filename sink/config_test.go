@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/streamsafe-rl/streamsafe/shared/config"
 	"github.com/streamsafe-rl/streamsafe/shared/config/configtest"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/logging/logtest"
 )
 
 var update = flag.Bool("update", false, "rewrite CONFIG.md from the Config struct")
@@ -174,7 +173,7 @@ func TestRun_LogsConfigWithoutSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := run(ctx, cfg, logging.New(&logs, slog.LevelInfo)); err == nil {
@@ -204,22 +203,4 @@ func TestConfigDoc(t *testing.T) {
 			t.Errorf("%s has no desc tag (its CONFIG.md row would be empty)", v.Key)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

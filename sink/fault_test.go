@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/logging/logtest"
 	"github.com/streamsafe-rl/streamsafe/shared/mounttest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/sink/internal/filewriter"
@@ -31,7 +32,7 @@ func checkExactlyOnce(t *testing.T, got, want []string) {
 
 // runningSink is the service run in the background by startLoggedSink.
 type runningSink struct {
-	logs *syncBuffer
+	logs *logtest.Buffer
 	done chan error
 	stop func() error
 }
@@ -49,7 +50,7 @@ func (s *runningSink) alive(t *testing.T) {
 func startLoggedSink(t *testing.T, cfg Config) *runningSink {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &runningSink{logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &runningSink{logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	log := logging.New(s.logs, slog.LevelInfo)
 	go func() { s.done <- run(ctx, cfg, log) }()
 	stopped := false

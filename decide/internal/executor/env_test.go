@@ -1,13 +1,11 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/config"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/logging/logtest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/shared/twitchsim"
 )
@@ -29,24 +28,6 @@ const (
 	testStream   = "test:executions"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testEnv is a real Redis plus the simulator's Helix on loopback.
 type testEnv struct {
 	addr   string
@@ -54,7 +35,7 @@ type testEnv struct {
 	sim    *twitchsim.Helix
 	simURL string
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	log    *slog.Logger
 }
 
@@ -76,7 +57,7 @@ func newTestEnv(t *testing.T, mutateSim func(*twitchsim.HelixConfig)) *testEnv {
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	return &testEnv{
 		addr: addr, rdb: rdb, sim: sim, simURL: srv.URL + "/helix",
 		reg: prometheus.NewRegistry(), logs: logs, log: logging.New(logs, slog.LevelDebug),

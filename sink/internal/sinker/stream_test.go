@@ -1,7 +1,6 @@
 package sinker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 	"github.com/streamsafe-rl/streamsafe/shared/event/eventtest"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/logging/logtest"
 	"github.com/streamsafe-rl/streamsafe/shared/mounttest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/shared/stream"
@@ -56,24 +56,6 @@ func validMod(i int) []any {
 	return m.Values(nil)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one sinker.Stream of mod events with its real consumer, a
 // fresh redis-server and a temporary stream directory.
 type harness struct {
@@ -83,7 +65,7 @@ type harness struct {
 	s    *Stream[rows.Mod]
 	c    *stream.Consumer
 	m    *Metrics
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 func newHarness(t *testing.T, dir string, lim filewriter.Limits) *harness {
@@ -100,7 +82,7 @@ func newHarnessBatch(t *testing.T, dir string, lim filewriter.Limits, batch int6
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	m := NewMetrics(prometheus.NewRegistry())
 	s := New(testName, w, DecodeMod, logging.New(logs, slog.LevelDebug), m)
 	if err := s.Recover(); err != nil {
