@@ -22,20 +22,32 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestServer_Endpoints(t *testing.T) {
-	reg := NewRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "streamsafe_test_total", Help: "test"})
-	reg.MustRegister(c)
-	c.Add(3)
-	ready := NewReadiness("redis", "twitch")
-	s, err := Listen("127.0.0.1:0", Handler(reg, ready))
+// serve runs h on a free loopback port and returns its base URL and a
+// stop function that checks Serve returned nil.
+func serve(t *testing.T, h http.Handler) (base string, stop func()) {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, time.Second) }()
-	base := "http://" + s.Addr()
+	return "http://" + s.Addr(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v, want nil after cancel", err)
+		}
+	}
+}
+
+func TestServer_Endpoints(t *testing.T) {
+	reg := NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "streamsafe_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+	ready := NewReadiness("redis", "twitch")
+	base, stop := serve(t, Handler(reg, ready))
 
 	if code, body := get(t, base+"/health"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("/health = %d %q, want 200 ok", code, body)
@@ -51,10 +63,7 @@ func TestServer_Endpoints(t *testing.T) {
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "streamsafe_test_total 3") {
 		t.Errorf("/metrics lacks the counter: %q", body)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Serve = %v, want nil after cancel", err)
-	}
+	stop()
 }
 
 func TestWithPprof(t *testing.T) {
@@ -68,23 +77,13 @@ func TestWithPprof(t *testing.T) {
 		if tt.pprof {
 			h = WithPprof(h)
 		}
-		s, err := Listen("127.0.0.1:0", h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Serve(ctx, time.Second) }()
-		base := "http://" + s.Addr()
+		base, stop := serve(t, h)
 		if code, body := get(t, base+"/debug/pprof/goroutine?debug=1"); code != tt.want {
 			t.Errorf("pprof=%v: GET /debug/pprof/goroutine = %d, want %d (%.80s)", tt.pprof, code, tt.want, body)
 		}
 		if code, _ := get(t, base+"/health"); code != http.StatusOK {
 			t.Errorf("pprof=%v: GET /health = %d, want 200", tt.pprof, code)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+		stop()
 	}
 }
