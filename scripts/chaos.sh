@@ -139,23 +139,8 @@ cleanup() {
 	stop_all
 	[ "$KEEP" = 1 ] || rm -rf "$WORK"/*/redis "$WORK"/*/fsredis
 }
-# After a signal the script must exit: a trap handler returns to where it
-# was interrupted.
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-start() { # name, command...
-	local name=$1
-	shift
-	"$@" >"$RUN/logs/$name.out" 2>"$RUN/logs/$name.log" &
-	pids+=($!)
-	names+=("$name")
-}
-pidof_name() {
-	local i
-	for i in "${!names[@]}"; do if [ "${names[i]}" = "$1" ]; then echo "${pids[i]}"; fi; done
-	return 0
-}
+trap_cleanup cleanup
+start() { start_bg "$1" "$RUN/logs/$1.out" "$RUN/logs/$1.log" "${@:2}"; } # name, command...
 forget() { # pid
 	local i np=() nn=()
 	for i in "${!pids[@]}"; do

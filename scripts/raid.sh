@@ -68,25 +68,11 @@ pids=()
 names=()
 cleanup() {
 	trap - INT TERM EXIT
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	stop_started
 	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/redis-features" "$WORK/data"
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-start() { # name, command...
-	local name=$1
-	shift
-	"$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
-	pids+=($!)
-	names+=("$name")
-}
-pidof_name() {
-	local i
-	for i in "${!names[@]}"; do if [ "${names[i]}" = "$1" ]; then echo "${pids[i]}"; fi; done
-	return 0
-}
+trap_cleanup cleanup
+start() { start_bg "$1" "$WORK/logs/$1.out" "$WORK/logs/$1.log" "${@:2}"; } # name, command...
 
 if [ -z "${REDIS_ADDR:-}" ]; then
 	RP=$(freeport)

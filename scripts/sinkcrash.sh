@@ -47,23 +47,16 @@ for b in ingest decide sink scripts/twitchsim scripts/raidstat; do
 done
 
 pids=()
+names=()
 SINKPID=
 cleanup() {
 	trap - INT TERM EXIT
 	[ -n "$SINKPID" ] && kill -TERM "$SINKPID" 2>/dev/null
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	stop_started
 	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$DATA"
 }
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-start() { # name, command...
-	local name=$1
-	shift
-	"$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.log" &
-	pids+=($!)
-}
+trap_cleanup cleanup
+start() { start_bg "$1" "$WORK/logs/$1.out" "$WORK/logs/$1.log" "${@:2}"; } # name, command...
 
 RP=$(freeport) WSP=$(freeport) CTLP=$(freeport) IHP=$(freeport) DHP=$(freeport) SHP=$(freeport)
 start redis redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no --dir "$WORK/redis"

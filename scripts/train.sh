@@ -67,25 +67,18 @@ else
 	SIM_CTL=127.0.0.1:$(freeport)
 
 	pids=()
+	names=()
 	cleanup() {
 		trap - INT TERM EXIT
-		for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-		wait 2>/dev/null || true
+		stop_started
 	}
-	trap cleanup EXIT
-	trap 'cleanup; exit 130' INT
-	trap 'cleanup; exit 143' TERM
-	start() { # name, command...
-		local name=$1
-		shift
-		"$@" >"$LOGDIR/service-logs/$name.log" 2>&1 &
-		pids+=($!)
-		eval "PID_$name=$!"
-	}
+	trap_cleanup cleanup
+	start() { start_bg "$1" "$LOGDIR/service-logs/$1.log" "$LOGDIR/service-logs/$1.log" "${@:2}"; } # name, command...
 	stop() { # name: one SIGTERM, then wait for it to exit
-		local v="PID_$1"
-		kill -TERM "${!v}" 2>/dev/null || true
-		wait "${!v}" 2>/dev/null || true
+		local p
+		p=$(pidof_name "$1")
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	}
 	rcli() { redis-cli -p "$PORT" "$@"; }
 	wait_idle() { # timeout_s, then pairs of STREAM GROUP
@@ -128,8 +121,7 @@ else
 	end=$((SECONDS + DURATION + 12))
 	while [ $SECONDS -lt $end ]; do
 		for n in redis twitchsim ingest decide sink; do
-			v="PID_$n"
-			kill -0 "${!v}" 2>/dev/null || { echo "train.sh: $n exited early; see $LOGDIR/service-logs/$n.log" >&2; exit 1; }
+			kill -0 "$(pidof_name "$n")" 2>/dev/null || { echo "train.sh: $n exited early; see $LOGDIR/service-logs/$n.log" >&2; exit 1; }
 		done
 		sleep 1
 	done
