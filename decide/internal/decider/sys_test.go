@@ -14,12 +14,15 @@ import (
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
 )
 
-// sysStore records ApplySys calls; the first fail calls fail.
+// sysStore records ApplySys calls; the first fail calls fail, and while
+// onlyFinal is set every call fails whose context has no deadline (RunSys's
+// own in these tests; its last flush at shutdown has one).
 type sysStore struct {
-	mu      sync.Mutex
-	fail    int
-	calls   int
-	applied []string // msg ids, in the order applied
+	mu        sync.Mutex
+	fail      int
+	onlyFinal bool
+	calls     int
+	applied   []string // msg ids, in the order applied
 }
 
 // SnapshotsSys records the actions handed over like ApplySys.
@@ -31,13 +34,16 @@ func (s *sysStore) SnapshotsSys(ctx context.Context, _ []featurestore.Msg, _ []f
 	return err
 }
 
-func (s *sysStore) ApplySys(_ context.Context, acts []featurestore.SysAction) (int, error) {
+func (s *sysStore) ApplySys(ctx context.Context, acts []featurestore.SysAction) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if s.fail > 0 {
 		s.fail--
 		return 0, errors.New("store down")
+	}
+	if _, final := ctx.Deadline(); s.onlyFinal && !final {
+		return 0, errors.New("store down until the final flush")
 	}
 	for _, a := range acts {
 		s.applied = append(s.applied, a.MsgID)
@@ -116,21 +122,24 @@ func TestDecider_RunSysRecordsInBackground(t *testing.T) {
 	if calls < 3 {
 		t.Errorf("%d store calls, want the 2 failures retried", calls)
 	}
-	// Pending at shutdown: flushed by the last attempt.
+	// Pending at shutdown: only the last attempt can record them.
 	st.mu.Lock()
-	st.fail = 1000 // RunSys cannot record them while running...
+	st.onlyFinal = true
 	st.mu.Unlock()
 	d.recordSys(ctx, sysActs(30, 2))
-	time.Sleep(20 * time.Millisecond)
-	st.mu.Lock()
-	st.fail = 0 // ...but the store is back for the final flush
-	st.mu.Unlock()
+	time.Sleep(150 * time.Millisecond) // a failed flush and its retry
+	if _, got := st.state(); len(got) != 30 {
+		t.Fatalf("while the store is down %d actions applied, want still 30", len(got))
+	}
 	cancel()
 	<-done
 	if got := waitApplied(t, st, 32); len(got) != 32 {
 		t.Errorf("after shutdown %d actions applied, want 32", len(got))
 	}
 	// After RunSys returned, batches record their own actions at once.
+	st.mu.Lock()
+	st.onlyFinal = false
+	st.mu.Unlock()
 	d.recordSys(context.Background(), sysActs(32, 1))
 	if _, got := st.state(); len(got) != 33 || got[32] != "m32" {
 		t.Errorf("synchronous record after RunSys: applied %v, want m32 last", got)
