@@ -31,8 +31,12 @@ cleanup() {
 	trap - INT TERM EXIT
 	echo
 	echo "demo: stopping..."
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	# Newest first, each waited for, so that the services drain into a
+	# Redis that is still up.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
+	done
 	echo "demo: stopped. Logs are in $DIR/logs."
 }
 trap cleanup EXIT
