@@ -55,8 +55,10 @@ type Metrics struct {
 	lastDecisionTs prometheus.Gauge
 }
 
-// latencyBuckets span 0.5 ms to 10 s.
-var latencyBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10}
+// latencyBuckets span 0.5 ms to 10 s, finer around the 5 ms budget so
+// a p99 near it is read from neighbouring bounds, not interpolated over
+// 5-10 ms.
+var latencyBuckets = []float64{.0005, .001, .002, .003, .004, .005, .006, .0075, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10}
 
 // NewMetrics creates and registers the metrics with reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {

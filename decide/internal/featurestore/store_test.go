@@ -427,7 +427,7 @@ func BenchmarkSnapshots(b *testing.B) {
 // time, Twitch-like ids. redis-us/msg is the Redis server's CPU time per
 // message (INFO cpu), the cost that Redis's single thread pays.
 func BenchmarkSnapshots_Load(b *testing.B) {
-	for _, n := range []int{30, 100, 500} {
+	for _, n := range []int{1, 10, 30, 100, 500} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
 			s, rdb := newStore(b)
 			msgs := make([]Msg, n)
