@@ -81,9 +81,15 @@ type ConsumerConfig struct {
 	// nil; Batch.Fields is set for every batch, whatever its source.
 	FlatFields bool
 	// MinBatchCount, when > 0, makes the COUNT of reads of new entries
-	// adaptive between it and BatchCount: a full read doubles the next
-	// COUNT (a backlog: larger batches for throughput), a read less than
-	// half full halves it (keeping up: small batches for latency).
+	// adaptive between it and BatchCount: reads that have all been full
+	// for growAfter (100 ms) double the next COUNT (a backlog: larger
+	// batches for throughput), a read that is not full halves it (the
+	// backlog is gone: small batches for latency). A few full reads in a row
+	// are a burst (producers write in batches: ingest every 5 ms) or a
+	// hiccup (a GC pause, a descheduled process), drained in a few
+	// milliseconds, not a backlog: growing on them made the following
+	// batches, and so the latency tail, larger while the consumer was
+	// keeping up.
 	MinBatchCount int64
 }
 
@@ -257,6 +263,9 @@ type worker struct {
 	ahead chan readResult
 	fast  *respReader // FastReads, nil otherwise
 	count int64       // COUNT of the next read of new entries
+	// fullSince is when the current run of full reads began (zero: the
+	// last read was not full).
+	fullSince time.Time
 }
 
 // readResult is the outcome of a prefetched read.
@@ -367,7 +376,7 @@ func (w *worker) step(ctx context.Context) error {
 	if err != nil || len(msgs) == 0 {
 		return err
 	}
-	w.adapt(count, len(msgs))
+	w.adapt(count, len(msgs), time.Now())
 	if c.cfg.Prefetch && ctx.Err() == nil && time.Now().Before(w.nextClaim) {
 		ch := make(chan readResult, 1)
 		w.ahead = ch
@@ -896,19 +905,26 @@ func (w *worker) batchCount() int64 {
 	return w.count
 }
 
-// adapt sets the COUNT of the next read from how full the last one was
-// (MinBatchCount).
-func (w *worker) adapt(count int64, got int) {
+// growAfter is how long reads must all have been full before the adaptive
+// COUNT (ConsumerConfig.MinBatchCount) doubles.
+const growAfter = 100 * time.Millisecond
+
+// adapt sets the COUNT of the next read from how full the last ones were
+// (MinBatchCount); now is when the last read returned.
+func (w *worker) adapt(count int64, got int, now time.Time) {
 	lo, hi := w.c.cfg.MinBatchCount, w.c.cfg.BatchCount
 	if lo <= 0 {
 		return
 	}
+	w.count = count
 	switch {
-	case int64(got) >= count:
-		w.count = min(count*2, hi)
-	case int64(got) < count/2:
+	case int64(got) < count:
+		w.fullSince = time.Time{}
 		w.count = max(count/2, lo)
-	default:
-		w.count = count
+	case w.fullSince.IsZero():
+		w.fullSince = now
+	case now.Sub(w.fullSince) >= growAfter:
+		w.count = min(count*2, hi)
+		w.fullSince = now
 	}
 }

@@ -634,29 +634,42 @@ func TestConsumer_RetryInPlaceKeepsDeliveryCount(t *testing.T) {
 func TestWorker_AdaptiveBatchCount(t *testing.T) {
 	c := &Consumer{cfg: ConsumerConfig{BatchCount: 100, MinBatchCount: 20}}
 	w := &worker{c: c}
+	t0 := time.Unix(1_700_000_000, 0)
+	ms := time.Millisecond
+	g := growAfter
 	steps := []struct {
+		at   time.Duration // when the read returned, after t0
 		got  int
 		want int64
 	}{
-		{20, 40},  // full: double
-		{40, 80},  // full again
-		{80, 100}, // capped at BatchCount
-		{100, 100},
-		{60, 100}, // more than half full: keep
-		{10, 50},  // less than half: halve
-		{5, 25},
-		{1, 20}, // floored at MinBatchCount
-		{0, 20},
+		{0, 20, 20},              // a full read: a burst so far, keep
+		{2 * ms, 20, 20},         // still full
+		{4 * ms, 20, 20},         //
+		{6 * ms, 15, 20},         // not full: the burst is drained
+		{10 * ms, 20, 20},        // full again: a new run starts
+		{10*ms + g - ms, 20, 20}, // full for just under growAfter
+		{10*ms + g, 20, 40},      // full for growAfter: a backlog, double
+		{11*ms + g, 40, 40},      // the run restarts at the new COUNT
+		{10*ms + 2*g, 40, 80},    // growAfter of full reads again
+		{11*ms + 2*g, 80, 80},
+		{10*ms + 3*g, 80, 100}, // capped at BatchCount
+		{11*ms + 3*g, 100, 100},
+		{12*ms + 3*g, 99, 50}, // not full: caught up, halve
+		{13*ms + 3*g, 50, 50}, // full (one read: keep)
+		{14*ms + 3*g, 30, 25}, // not full
+		{15*ms + 3*g, 1, 20},  // floored at MinBatchCount
+		{16*ms + 3*g, 0, 20},
 	}
 	for i, s := range steps {
 		n := w.batchCount()
-		w.adapt(n, s.got)
+		w.adapt(n, s.got, t0.Add(s.at))
 		if got := w.batchCount(); got != s.want {
-			t.Fatalf("step %d: read %d of %d, next COUNT %d, want %d", i, s.got, n, got, s.want)
+			t.Fatalf("step %d: read %d of %d at %v, next COUNT %d, want %d", i, s.got, n, s.at, got, s.want)
 		}
 	}
 	fixed := &worker{c: &Consumer{cfg: ConsumerConfig{BatchCount: 100}}}
-	fixed.adapt(100, 100)
+	fixed.adapt(100, 100, t0)
+	fixed.adapt(100, 100, t0.Add(time.Second))
 	if got := fixed.batchCount(); got != 100 {
 		t.Errorf("without MinBatchCount the COUNT is %d, want BatchCount", got)
 	}
