@@ -55,7 +55,8 @@ type Config struct {
 	FeatureRedisPassword config.Secret `split_words:"true" desc:"feature-store Redis password (with DECIDE_FEATURE_REDIS_ADDR)"`
 	FeatureRedisDB       int           `split_words:"true" default:"0" desc:"feature-store Redis database (with DECIDE_FEATURE_REDIS_ADDR)"`
 	FeaturePrefix        string        `split_words:"true" default:"streamsafe:fs:" desc:"key prefix of the feature store"`
-	FeatureTimeout       time.Duration `split_words:"true" default:"20ms" desc:"timeout of one feature-store round trip; on timeout or error the batch fails open (IGNORE)"`
+	FeatureTimeout       time.Duration `split_words:"true" default:"20ms" desc:"timeout of one feature-store round trip, plus DECIDE_FEATURE_TIMEOUT_PER_MSG per message of the batch; on timeout or error the batch fails open (IGNORE)"`
+	FeatureTimeoutPerMsg time.Duration `split_words:"true" default:"50us" desc:"added to DECIDE_FEATURE_TIMEOUT for each message of a batch (the store's work grows with the batch; a timed-out call still runs to the end in Redis)"`
 	FeatureUserTTL       time.Duration `split_words:"true" default:"24h" desc:"lifetime of a (channel, user) history after its last update"`
 	FeatureWindowTTL     time.Duration `split_words:"true" default:"2m" desc:"lifetime of velocity and copypasta buckets (>= 61s)"`
 	FeatureSnapshotTTL   time.Duration `split_words:"true" default:"2m" desc:"how long (at least, in message time) a message's snapshot is kept so a retried batch is decided identically; costs about 150 bytes of Redis memory per message for 1.25-1.5 times this"`
@@ -179,7 +180,7 @@ func (c *Config) storeConfig() featurestore.Config {
 	return featurestore.Config{
 		Prefix: c.FeaturePrefix, UserTTL: c.FeatureUserTTL, WindowTTL: c.FeatureWindowTTL, SnapshotTTL: c.FeatureSnapshotTTL,
 		MarkTTL: c.FeatureMarkTTL, RaidWindow: c.RaidWindow, RaidVelocity10s: c.RaidVelocity10s,
-		MaxRecent: c.FeatureMaxRecent, Timeout: c.FeatureTimeout,
+		MaxRecent: c.FeatureMaxRecent, Timeout: c.FeatureTimeout, TimeoutPerMsg: c.FeatureTimeoutPerMsg,
 	}
 }
 

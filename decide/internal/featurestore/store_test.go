@@ -384,6 +384,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"short_window", func(c *Config) { c.WindowTTL = 30 * time.Second }, false},
 		{"no_prefix", func(c *Config) { c.Prefix = "" }, false},
 		{"zero_timeout", func(c *Config) { c.Timeout = 0 }, false},
+		{"negative_timeout_per_msg", func(c *Config) { c.TimeoutPerMsg = -time.Microsecond }, false},
 		{"negative_velocity", func(c *Config) { c.RaidVelocity10s = -1 }, false},
 	}
 	for _, tt := range tests {
@@ -394,6 +395,35 @@ func TestConfig_Validate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestStore_TimeoutGrowsWithBatch: a batch's round trip may take
+// Timeout plus TimeoutPerMsg per message. A 1 ms timeout fails a batch of
+// 2,000 messages (the script alone takes several ms); 1 ms plus 1 ms per
+// message lets the same batch through.
+func TestStore_TimeoutGrowsWithBatch(t *testing.T) {
+	batch := func(first int) []Msg {
+		msgs := make([]Msg, 2000)
+		for i := range msgs {
+			n := first + i
+			msgs[i] = Msg{Channel: fmt.Sprint("c", n%50), UserID: fmt.Sprint("u", n), Login: fmt.Sprint("l", n),
+				MsgID: fmt.Sprint("m", n), TsMs: t0 + int64(n), Hash: uint64(n%100 + 1)}
+		}
+		return msgs
+	}
+	out := make([]features.Snapshot, 2000)
+	fixed, _ := newStore(t, func(c *Config) { c.Timeout, c.TimeoutPerMsg = time.Millisecond, 0 })
+	err := fixed.Snapshots(context.Background(), batch(0), out)
+	if !IsTimeout(err) {
+		t.Fatalf("a 1 ms timeout for 2,000 messages: err = %v, want a timeout", err)
+	}
+	scaled, _ := newStore(t, func(c *Config) { c.Timeout, c.TimeoutPerMsg = time.Millisecond, time.Millisecond })
+	if err := scaled.Snapshots(context.Background(), batch(0), out); err != nil {
+		t.Fatalf("1 ms + 1 ms per message for 2,000 messages: %v", err)
+	}
+	if out[1999].UserMsgCount != 0 || out[1999].ChanMsgs60s == 0 {
+		t.Errorf("last snapshot %+v: want a new user in a busy channel", out[1999])
 	}
 }
 
