@@ -35,7 +35,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		{"group", cfg.Group, "decide"},
 		{"mod group", cfg.ModGroup, "decide-mod"},
 		{"workers", cfg.Workers, 2},
-		{"batch", cfg.BatchCount, int64(200)},
+		{"batch", cfg.BatchCount, int64(100)},
 		{"http", cfg.HTTPAddr, "127.0.0.1:9102"},
 		{"policy", cfg.PolicyFile, "decide/policies/baseline-v1.json"},
 		{"feature timeout", cfg.FeatureTimeout, 20 * time.Millisecond},
