@@ -36,7 +36,7 @@ type Config struct {
 	ConsumerPrefix string        `split_words:"true" desc:"consumer names are PREFIX-N (N = 0..workers-1); PREFIX must be stable across restarts of one replica (default: the hostname)"`
 	Workers        int           `default:"2" desc:"chat-stream workers (each a consumer reading and deciding batches)"`
 	ModWorkers     int           `split_words:"true" default:"1" desc:"mod-stream workers"`
-	BatchCount     int64         `split_words:"true" default:"100" desc:"most entries per XREADGROUP (and per feature-store round trip): larger batches raise throughput, smaller ones cut tail latency"`
+	BatchCount     int64         `split_words:"true" default:"100" desc:"most entries per XREADGROUP (and per feature-store round trip), reached only under a sustained backlog (DECIDE_MIN_BATCH_COUNT): larger batches raise throughput, smaller ones cut tail latency; with the feature store on its own Redis, 200-400 decide more per second in a backlog, but on the bus's Redis each large feature-store call holds up ingest's writes"`
 	MinBatchCount  int64         `split_words:"true" default:"20" desc:"when > 0, the XREADGROUP COUNT adapts between min(this, DECIDE_BATCH_COUNT) and DECIDE_BATCH_COUNT: doubled after 100 ms of reads that were all full (a backlog), halved after a read that is not full (caught up); 0 = always DECIDE_BATCH_COUNT"`
 	Block          time.Duration `default:"1s" desc:"XREADGROUP BLOCK; must be below DECIDE_SHUTDOWN_TIMEOUT"`
 	MinIdle        time.Duration `split_words:"true" default:"60s" desc:"pending entries idle this long under any consumer are taken over (XAUTOCLAIM)"`
