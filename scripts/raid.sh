@@ -149,8 +149,8 @@ QLOOP=$!
 # drain. Polling starts near the end: each poll is a few processes, which
 # a 2-core box running the whole pipeline notices.
 sleep $((DURATION > 2 ? DURATION - 2 : 0))
-for _ in $(seq 700); do
-	sleep 0.1
+for _ in $(seq 140); do # every 0.5 s: three processes per poll are felt in the latency tail
+	sleep 0.5
 	sim_done && break
 done
 [ -n "${DISC:-}" ] && kill "$DISC" 2>/dev/null

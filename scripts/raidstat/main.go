@@ -205,14 +205,14 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 			continue
 		}
 		for _, m := range f.Metric {
-			var v float64
+			var v, hsum float64
 			switch {
 			case m.Counter != nil:
 				v = m.Counter.GetValue()
 			case m.Gauge != nil:
 				v = m.Gauge.GetValue()
 			case m.Histogram != nil:
-				v = float64(m.Histogram.GetSampleCount())
+				v, hsum = float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
 				for _, b := range m.Histogram.GetBucket() {
 					out[name+"_bucket{le="+strconv.Quote(strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))+"}"] += float64(b.GetCumulativeCount())
 				}
@@ -223,13 +223,17 @@ func scrape(ctx context.Context, url string) (map[string]float64, error) {
 			for _, l := range m.Label {
 				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
 			}
-			key := name
+			lp := ""
 			if len(labels) > 0 {
 				slices.Sort(labels)
-				key += "{" + strings.Join(labels, ",") + "}"
+				lp = "{" + strings.Join(labels, ",") + "}"
 			}
-			out[key] = v
+			out[name+lp] = v
 			out[name] += v
+			if m.Histogram != nil { // its sum too, as <name>_sum[{labels}]
+				out[name+"_sum"+lp] = hsum
+				out[name+"_sum"] += hsum
+			}
 		}
 	}
 	return out, nil
@@ -285,6 +289,9 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 			return err
 		}
 		sum.DecideHist = decideHistogram(dm)
+		if h := sum.DecideHist; h != nil {
+			h.ChatBatchMean = chatBatchMean(dm, chatKey)
+		}
 	}
 	if sinkDir != "" && decisionsKey != "" {
 		ss, err := checkSink(ctx, rdb, decisionsKey, deadLetter, "sink", filepath.Join(sinkDir, "decisions"))

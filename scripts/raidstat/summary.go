@@ -210,6 +210,22 @@ type DecideHist struct {
 	Within5ms    float64            `json:"within_5ms"`    // share of decisions written within 5 ms (exact: a bucket bound)
 	P99MsApprox  float64            `json:"p99_ms_approx"` // linear inside the bucket holding it
 	WithinBounds map[string]float64 `json:"within,omitempty"`
+	// ChatBatchMean is the mean number of chat entries per batch
+	// (consumer_batch_size): near DECIDE_MIN_BATCH_COUNT while decide
+	// keeps up, larger in a backlog.
+	ChatBatchMean float64 `json:"chat_batch_mean,omitempty"`
+}
+
+const decideBatchSize = "streamsafe_decide_consumer_batch_size"
+
+// chatBatchMean returns the mean size of decide's batches of chatKey (0
+// when it reported none).
+func chatBatchMean(m map[string]float64, chatKey string) float64 {
+	lp := "{stream=" + strconv.Quote(chatKey) + "}"
+	if n := m[decideBatchSize+lp]; n > 0 {
+		return m[decideBatchSize+"_sum"+lp] / n
+	}
+	return 0
 }
 
 const decideLatency = "streamsafe_decide_decision_latency_seconds"
@@ -261,8 +277,8 @@ func printSummary(w io.Writer, s Summary) error {
 			*s.Decided, *s.DecisionDupes, *s.DecideLost, *s.DecideP50Ms, *s.DecideP99Ms, *s.DecideFailOpen, s.FailOpenBy)
 	}
 	if h := s.DecideHist; h != nil {
-		fmt.Fprintf(w, "decide's own histogram: %.0f decisions, %.2f%% written within 5 ms of the read, p99 about %.2f ms\n",
-			h.Count, 100*h.Within5ms, h.P99MsApprox)
+		fmt.Fprintf(w, "decide's own histogram: %.0f decisions, %.2f%% written within 5 ms of the read, p99 about %.2f ms; %.1f chat entries per batch on average\n",
+			h.Count, 100*h.Within5ms, h.P99MsApprox, h.ChatBatchMean)
 	}
 	if s.Sink != nil {
 		fmt.Fprintf(w, "sink: %d decision rows in %d files (stream %d entries, %d dead-lettered): %d missing, %d duplicate rows, %d unknown rows, %d pending, %d temporary files\n",

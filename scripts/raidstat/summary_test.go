@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestSummarize_Lost(t *testing.T) {
@@ -75,5 +80,36 @@ func TestDecideHistogram(t *testing.T) {
 	}
 	if decideHistogram(map[string]float64{}) != nil {
 		t.Error("no histogram: want nil")
+	}
+}
+
+// TestScrape_HistogramSums: scrape keeps a histogram's count under its
+// name (with and without labels) and its sum under <name>_sum, so
+// chatBatchMean can read decide's batch sizes per stream.
+func TestScrape_HistogramSums(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: decideBatchSize, Buckets: []float64{1, 10, 100}}, []string{"stream"})
+	reg.MustRegister(h)
+	for _, n := range []float64{20, 20, 40, 120} {
+		h.WithLabelValues("streamsafe:chat").Observe(n)
+	}
+	h.WithLabelValues("streamsafe:mod").Observe(1)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	m, err := scrape(context.Background(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m[decideBatchSize]; got != 5 {
+		t.Errorf("count over both streams = %v, want 5", got)
+	}
+	if got := m[decideBatchSize+"_sum"]; got != 201 {
+		t.Errorf("sum over both streams = %v, want 201", got)
+	}
+	if got := chatBatchMean(m, "streamsafe:chat"); got != 50 {
+		t.Errorf("chat batch mean = %v, want 50", got)
+	}
+	if got := chatBatchMean(m, "streamsafe:other"); got != 0 {
+		t.Errorf("batch mean of a stream without batches = %v, want 0", got)
 	}
 }
