@@ -77,7 +77,8 @@
 #
 # Load stays modest (default 3,000 msgs/s) because the box is shared; a run
 # takes about --duration + 10..35 s (all: about 2.5 minutes). Logs and the raidstat output of each run are
-# in .raid/chaos-<time>/<run>/; --keep also keeps the Redis directories.
+# in .raid/chaos-<time>/<run>/; --keep also keeps the Redis directories and
+# the binaries (.raid/chaos-<time>/bin).
 # Everything started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -137,7 +138,7 @@ stop_all() {
 cleanup() {
 	trap - INT TERM EXIT
 	stop_all
-	[ "$KEEP" = 1 ] || rm -rf "$WORK"/*/redis "$WORK"/*/fsredis
+	[ "$KEEP" = 1 ] || rm -rf "$WORK"/*/redis "$WORK"/*/fsredis "$BIN" # the logs stay
 }
 trap_cleanup cleanup
 start() { start_bg "$1" "$RUN/logs/$1.out" "$RUN/logs/$1.log" "${@:2}"; } # name, command...

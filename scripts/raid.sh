@@ -19,6 +19,8 @@
 #            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide|all]
 #            [--rate-limit N] [--scenario steady|raid|reconnect] [--raid-every S]
 #            [--probe-health] [--keep] [--feature-redis bus|own]
+# Logs stay in .raid/<time>/logs; --keep also keeps the binaries, the Redis
+# directories and the sink's files there.
 # --feature-redis own runs decide's feature store on a redis-server of its own
 # (DECIDE_FEATURE_REDIS_ADDR) instead of the stream bus's (bus, the default).
 # --scenario raid with --raid-every S announces a raid (a 10x burst on one
@@ -69,7 +71,7 @@ names=()
 cleanup() {
 	trap - INT TERM EXIT
 	stop_started
-	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/redis-features" "$WORK/data"
+	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$WORK/redis-features" "$WORK/data" "$WORK/bin" # the logs stay
 }
 trap_cleanup cleanup
 start() { start_bg "$1" "$WORK/logs/$1.out" "$WORK/logs/$1.log" "${@:2}"; } # name, command...

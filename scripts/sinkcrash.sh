@@ -53,7 +53,7 @@ cleanup() {
 	trap - INT TERM EXIT
 	[ -n "$SINKPID" ] && kill -TERM "$SINKPID" 2>/dev/null
 	stop_started
-	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$DATA"
+	[ "$KEEP" = 1 ] || rm -rf "$WORK/redis" "$DATA" "$BIN" # the logs stay
 }
 trap_cleanup cleanup
 start() { start_bg "$1" "$WORK/logs/$1.out" "$WORK/logs/$1.log" "${@:2}"; } # name, command...
