@@ -156,6 +156,18 @@ func (c *Config) Validate() error {
 
 // busOptions returns the stream-bus client options. Context deadlines bound
 // the socket I/O, so every call's own timeout is honoured.
+// Warnings returns what the config allows but an operator probably did
+// not mean; decide logs each at start.
+func (c *Config) Warnings() []string {
+	var w []string
+	if full := c.FeatureTimeout + time.Duration(c.BatchCount)*c.FeatureTimeoutPerMsg; full >= c.Budget {
+		w = append(w, fmt.Sprintf("the feature-store timeout of a full batch (DECIDE_FEATURE_TIMEOUT + DECIDE_BATCH_COUNT x "+
+			"DECIDE_FEATURE_TIMEOUT_PER_MSG = %s) is not below DECIDE_BUDGET (%s): while the store hangs, decisions miss their budget",
+			full, c.Budget))
+	}
+	return w
+}
+
 func (c *Config) busOptions() *redis.Options {
 	o := c.Redis.Options()
 	o.ContextTimeoutEnabled = true

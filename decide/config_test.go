@@ -116,3 +116,26 @@ func TestConfigDoc(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestConfig_Warnings: the defaults leave a hung feature store's timeout
+// inside the budget; batches of 1,000 (20 ms + 1,000 x 50 µs = 70 ms >
+// 50 ms) do not, and decide says so at start.
+func TestConfig_Warnings(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("DECIDE_CONSUMER_PREFIX", "replica-a")
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Errorf("defaults: warnings %q, want none", w)
+	}
+	t.Setenv("DECIDE_BATCH_COUNT", "1000")
+	if cfg, err = loadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "70ms") || !strings.Contains(w[0], "DECIDE_BUDGET (50ms)") {
+		t.Errorf("DECIDE_BATCH_COUNT=1000: warnings %q, want one naming 70ms and the 50ms budget", w)
+	}
+}

@@ -118,6 +118,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("policy loaded", slog.String("policy_version", pol.Version()), slog.String("policy_sha256", pol.Digest()),
 		slog.String("clamp_version", core.ClampVersion), slog.Float64("explore_epsilon", cfg.ExploreEpsilon))
+	for _, w := range cfg.Warnings() {
+		log.Warn("questionable config", slog.String("detail", w))
+	}
 
 	bus := redis.NewClient(cfg.busOptions())
 	defer bus.Close()
