@@ -154,8 +154,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// busOptions returns the stream-bus client options. Context deadlines bound
-// the socket I/O, so every call's own timeout is honoured.
 // Warnings returns what the config allows but an operator probably did
 // not mean; decide logs each at start.
 func (c *Config) Warnings() []string {
@@ -168,6 +166,8 @@ func (c *Config) Warnings() []string {
 	return w
 }
 
+// busOptions returns the stream-bus client options. Context deadlines bound
+// the socket I/O, so every call's own timeout is honoured.
 func (c *Config) busOptions() *redis.Options {
 	o := c.Redis.Options()
 	o.ContextTimeoutEnabled = true
