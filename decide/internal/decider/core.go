@@ -182,12 +182,18 @@ const MaxFutureSkewMs = 60_000
 // of a batch, so one far-future time would hide every history of its
 // batch. Older times are kept (a backlog after an outage is legitimate).
 func EventTimeMs(c *event.Chat, readAtMs int64) int64 {
+	return eventClockMs(c.TmiSentTsMs, c.ReceivedAtUs, readAtMs)
+}
+
+// eventClockMs is EventTimeMs's rule on the timestamps chat and mod-stream
+// entries both carry.
+func eventClockMs(tmiSentTsMs, receivedAtUs, readAtMs int64) int64 {
 	t := readAtMs
 	switch {
-	case c.TmiSentTsMs > 0:
-		t = c.TmiSentTsMs
-	case c.ReceivedAtUs > 0:
-		t = c.ReceivedAtUs / 1000
+	case tmiSentTsMs > 0:
+		t = tmiSentTsMs
+	case receivedAtUs > 0:
+		t = receivedAtUs / 1000
 	}
 	if t > readAtMs+MaxFutureSkewMs {
 		return readAtMs

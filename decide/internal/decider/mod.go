@@ -60,14 +60,7 @@ func (h *ModHandler) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		}
 		// The same clock as chat messages (EventTimeMs): far-future times
 		// are distrusted, since histories are bucketed by time.
-		readMs := b.ReadAt.UnixMilli()
-		ts := e.TmiSentTsMs
-		if ts <= 0 {
-			ts = e.ReceivedAtUs / 1000
-		}
-		if ts <= 0 || ts > readMs+MaxFutureSkewMs {
-			ts = readMs
-		}
+		ts := eventClockMs(e.TmiSentTsMs, e.ReceivedAtUs, b.ReadAt.UnixMilli())
 		evs = append(evs, featurestore.ModEvent{
 			EntryID: x.ID, Kind: e.Kind, Channel: e.Channel, TargetUserID: e.TargetUserID,
 			TargetLogin: e.TargetLogin, TargetMsgID: e.TargetMsgID, TsMs: ts,
