@@ -21,7 +21,8 @@
 //	                       / UserTTL; a history moves to the current bucket when
 //	                       written; unlinked two buckets later
 //	                                                   TTL UserTTL+21min
-//	sc:<bucket>            hash msg id hash -> the message's snapshot (idempotency);
+//	sc:<bucket>            hash msg id hash -> the message's snapshot (idempotency)
+//	                       and its author's history field (for CLEARMSG deletes);
 //	                       bucket = message time / (SnapshotTTL/4); unlinked once
 //	                       bucket+5 is written              TTL 1.5*SnapshotTTL
 //	vr:<bucket>            hash channel -> velocity ring: the newest second, the
@@ -33,8 +34,10 @@
 //	                       newest 10 s period and the counts of the 8 periods up
 //	                       to it; unlinked two buckets later      TTL 2*WindowTTL
 //	ln:<bucket>            hash "<channel>:<login>" -> user id, for CLEARMSG deletes;
-//	                       bucket = half a UserTTL; refreshed once per bucket
-//	                                                              TTL 2*UserTTL
+//	                       written from a user's second message in the channel
+//	                       on (a first message's author is found through its
+//	                       sc: entry while that lives); bucket = half a
+//	                       UserTTL; refreshed once per bucket     TTL 2*UserTTL
 //	raid:<channel>         time of the last raid event (ms)       TTL RaidWindow+60s
 //	sa:<msg_id>            system action applied (idempotency)    TTL UserTTL
 //	sd:<msg_id>, st:<cu>   marks of our own deletes/timeouts      TTL MarkTTL

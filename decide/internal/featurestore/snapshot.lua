@@ -6,7 +6,10 @@
 -- Each message's snapshot is cached under its msg id hash in hash
 -- sc:<cache bucket> (bucket = message time / (snapshot_ttl_ms / 4)). A
 -- message found there is not applied again: its cached snapshot is returned.
--- That makes a retried batch, or a duplicated message, idempotent. A bucket
+-- That makes a retried batch, or a duplicated message, idempotent. The
+-- cached value is the snapshot followed by the author's history field
+-- ("<channel>:<user_id>"), which mod.lua uses to find the author of a
+-- deleted message (CLEARMSG names only a login). A bucket
 -- is unlinked once a bucket 5 later is written, so a snapshot stays at least
 -- snapshot_ttl_ms (of message time).
 --
@@ -72,7 +75,8 @@ do
 end
 
 -- Snapshot cache: hash sc:<cache bucket>, field = msg id hash, value = the
--- snapshot. One HMGET per cache bucket of the batch (usually one).
+-- snapshot and the history field. One HMGET per cache bucket of the batch
+-- (usually one).
 local cacheW = mmax(1000, floor(snapTTL / 4))
 local cached = {} -- msg id hash -> snapshot (cached, or computed earlier in the batch)
 local cacheSet = {} -- cache bucket -> {field, snapshot, ...}
@@ -90,7 +94,7 @@ do
   for cb, l in pairs(byBucket) do
     local got = calls('HMGET', P .. 'sc:' .. cb, l.f, 1, #l.f)
     for j = 1, #l.f do
-      if got[j] then cached[l.f[j]] = got[j] end
+      if got[j] then cached[l.f[j]] = ssub(got[j], 1, snapLen) end
     end
   end
 end
@@ -271,8 +275,11 @@ local function dupCount(r, p)
 end
 
 -- Login -> user id mappings (for moderator events naming only a login):
--- hash ln:<half user TTL bucket>, field "<channel>:<login>"; refreshed
--- once per bucket per user, looked up by mod.lua in three buckets.
+-- hash ln:<half user TTL bucket>, field "<channel>:<login>"; written from
+-- a user's second message in the channel on (a first message is found
+-- through its cached snapshot, which carries the history field, so the
+-- first-time chatters of a raid cost no mapping), refreshed once per
+-- bucket per user, looked up by mod.lua in three buckets.
 local lnW = userTTL * 500
 local lnSet = {} -- bucket -> {field, user id, ...}
 
@@ -290,6 +297,7 @@ for i = 1, n do
       u = userDecode(vals[ui] or nil)
       users[ui] = u
     end
+    local known = u.n > 0
     local same = 0
     if h ~= noHash and u.lh == h then same = 1 end
 
@@ -342,12 +350,12 @@ for i = 1, n do
     u.nrt = #recent - from + 1
     u.rt = spack(int64s(u.nrt), unpack(recent, from))
     local lb = floor(ts / lnW)
-    if login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
+    if known and login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
       bucketAdd(lnSet, lb, ARGV[kCh + ci - 1] .. ':' .. login, ARGV[kUID + ui - 1])
       u.lg, u.lgt = login, ts
     end
     u.dirty = true
-    bucketAdd(cacheSet, floor(ts / cacheW), mMh[i], snap)
+    bucketAdd(cacheSet, floor(ts / cacheW), mMh[i], snap .. ufields[ui])
     cached[mMh[i]] = snap -- a duplicate later in the batch gets it too
     out[i] = snap
   end

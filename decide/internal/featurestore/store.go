@@ -431,10 +431,14 @@ func (s *Store) ApplyMod(ctx context.Context, evs []ModEvent) (int, error) {
 		return 0, nil
 	}
 	raidTTL := secs(s.cfg.RaidWindow) + 60
-	args := make([]any, 0, 4+7*len(evs))
-	args = append(args, s.cfg.Prefix, secs(s.cfg.UserTTL), raidTTL, len(evs))
+	args := make([]any, 0, 5+8*len(evs))
+	args = append(args, s.cfg.Prefix, secs(s.cfg.UserTTL), raidTTL, s.cfg.SnapshotTTL.Milliseconds(), len(evs))
 	for _, e := range evs {
-		args = append(args, e.EntryID, string(e.Kind), e.Channel, e.TargetUserID, e.TargetLogin, e.TargetMsgID, e.TsMs)
+		mh := "" // the deleted message's cached snapshot names its author (mod.lua)
+		if e.TargetMsgID != "" {
+			mh = string(binary.LittleEndian.AppendUint64(nil, msgIDHash(e.TargetMsgID)))
+		}
+		args = append(args, e.EntryID, string(e.Kind), e.Channel, e.TargetUserID, e.TargetLogin, e.TargetMsgID, mh, e.TsMs)
 	}
 	cctx, cancel := context.WithTimeout(ctx, max(s.cfg.Timeout, 100*time.Millisecond))
 	defer cancel()

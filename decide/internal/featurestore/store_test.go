@@ -645,14 +645,14 @@ func TestStore_ActionsKeepHistory(t *testing.T) {
 	}
 }
 
-// TestStore_LoginMappingLifetime: a CLEARMSG naming only a login finds the
-// user while the history lives (one to two user TTLs of message time after
-// the last message).
+// TestStore_LoginMappingLifetime: a CLEARMSG naming only a login finds a
+// user who has written twice in the channel while the history lives (one
+// to two user TTLs of message time after the last message).
 func TestStore_LoginMappingLifetime(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	hour := time.Hour.Milliseconds()
-	snaps(t, s, msg("c", "u", t0, 1))
+	snaps(t, s, msg("c", "u", t0, 1), msg("c", "u", t0+1000, 2))
 	for i, tt := range []struct {
 		at   int64
 		want int32 // human deletes afterwards
@@ -667,6 +667,44 @@ func TestStore_LoginMappingLifetime(t *testing.T) {
 		if g := snaps(t, s, msg("c", "u", tt.at+1, 2))[0]; g.HumanDeletes != tt.want {
 			t.Errorf("after a delete by login %d h after the first message: human deletes %d, want %d", (tt.at-t0)/hour, g.HumanDeletes, tt.want)
 		}
+	}
+}
+
+// TestStore_FirstMessageAuthor: a first-time chatter has no login mapping
+// (ln:), so a CLEARMSG of their message finds the author through the
+// message's cached snapshot while that is kept (SnapshotTTL of message
+// time), and only for the message's own channel.
+func TestStore_FirstMessageAuthor(t *testing.T) {
+	s, rdb := newStore(t)
+	ctx := context.Background()
+	first := msg("c", "u", t0, 1)
+	snaps(t, s, first, msg("c2", "u", t0, 1))
+	if keys, err := rdb.Keys(ctx, DefaultPrefix+"ln:*").Result(); err != nil || len(keys) != 0 {
+		t.Fatalf("login mapping keys after first messages: %v, %v; want none", keys, err)
+	}
+	late := t0 + DefaultSnapshotTTL.Milliseconds() + 3*time.Minute.Milliseconds()
+	for i, tt := range []struct {
+		name   string
+		ch     string
+		msgID  string
+		at     int64
+		wantHD int32 // human deletes of u in channel c afterwards
+	}{
+		{"other channel's CLEARMSG naming c's message", "c2", first.MsgID, t0 + 5000, 0},
+		{"unknown message", "c", "nope", t0 + 5000, 0},
+		{"delete 90 s later", "c", first.MsgID, t0 + 90_000, 1},
+		{"delete after the snapshot TTL", "c", first.MsgID, late, 1}, // not found: count unchanged
+	} {
+		ev := ModEvent{EntryID: fmt.Sprint("6-", i), Kind: event.ModDelete, Channel: tt.ch, TargetLogin: "loginu", TargetMsgID: tt.msgID, TsMs: tt.at}
+		if _, err := s.ApplyMod(ctx, []ModEvent{ev}); err != nil {
+			t.Fatal(err)
+		}
+		if h := history(t, rdb, "c", "u"); h.hd != tt.wantHD {
+			t.Errorf("%s: human deletes of u in c = %d, want %d", tt.name, h.hd, tt.wantHD)
+		}
+	}
+	if h := history(t, rdb, "c2", "u"); h.hd != 0 {
+		t.Errorf("human deletes of u in c2 = %d, want 0 (the deleted message is in c)", h.hd)
 	}
 }
 
