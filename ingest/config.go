@@ -51,6 +51,7 @@ type Config struct {
 	RateLimitBurst   int           `split_words:"true" default:"2000" desc:"messages a channel may send at once from an idle bucket"`
 	RateLimitKey     string        `split_words:"true" default:"streamsafe:ratelimit:chat" desc:"Redis hash of the per-channel limiter state (a field per channel)"`
 	RateLimitTimeout time.Duration `split_words:"true" default:"1s" desc:"longest rate-limit round trip; on error or timeout the batch passes (fail open)"`
+	RateLimitLease   time.Duration `split_words:"true" default:"100ms" desc:"tokens taken ahead from Redis per channel, as this much of INGEST_RATE_LIMIT (at most the burst): batches spend them without a round trip; a replica holds up to that many tokens of a channel ahead of use; 0 = a round trip per batch"`
 
 	DialTimeout    time.Duration `split_words:"true" default:"10s" desc:"dial plus TLS/WebSocket handshake"`
 	LoginTimeout   time.Duration `split_words:"true" default:"15s" desc:"longest wait for the server's welcome (001) after dialling"`
@@ -154,6 +155,9 @@ func (c *Config) Validate() error {
 	if c.RateLimit > 0 {
 		positive("RATE_LIMIT_BURST", c.RateLimitBurst)
 		positiveDur("RATE_LIMIT_TIMEOUT", c.RateLimitTimeout)
+		if c.RateLimitLease < 0 {
+			add(name("RATE_LIMIT_LEASE"), "must be >= 0 (0 disables), got %s", c.RateLimitLease)
+		}
 		if c.RateLimitKey == "" {
 			add(name("RATE_LIMIT_KEY"), "must not be empty")
 		}

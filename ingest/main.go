@@ -120,12 +120,16 @@ func newService(cfg Config, log *slog.Logger) (*service, error) {
 	s.rdb = redis.NewClient(cfg.Redis.Options())
 	var rl pipeline.RateLimiter
 	if cfg.RateLimit > 0 {
-		l, err := ratelimit.New(s.rdb, cfg.RateLimitKey, ratelimit.PerSecond(cfg.RateLimit, cfg.RateLimitBurst))
+		lim := ratelimit.PerSecond(cfg.RateLimit, cfg.RateLimitBurst)
+		l, err := ratelimit.New(s.rdb, cfg.RateLimitKey, lim)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("create rate limiter: %w", err)
 		}
 		rl = l
+		if lease := ratelimit.LeaseTokens(lim, cfg.RateLimitLease); lease > 0 {
+			rl = ratelimit.NewLeased(l, lease)
+		}
 	}
 
 	// Bounded queues between the stages; their depth is exported.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -172,3 +173,115 @@ func (l *Limiter) AllowAtMost(ctx context.Context, reqs []Request) error {
 }
 
 var errBadReply = errors.New("ratelimit: unexpected script reply")
+
+// Allower grants up to N events per request key (AllowAtMost); *Limiter
+// implements it against Redis.
+type Allower interface {
+	AllowAtMost(ctx context.Context, reqs []Request) error
+}
+
+var _ Allower = (*Limiter)(nil)
+
+// maxLeasedKeys bounds the keys a Leased holds tokens for; past it the
+// local tokens are dropped (the limit only gets stricter for a moment).
+const maxLeasedKeys = 100_000
+
+// Leased spends tokens taken ahead from a shared limiter, so most batches
+// need no round trip: when a key's local tokens do not cover a request, it
+// asks the limiter for the shortfall plus lease more, and keeps what is
+// granted beyond the shortfall for later requests of the key. Tokens are
+// only ever granted by the limiter, so over time a key gets no more than
+// its limit; what changes is when: a replica holds up to lease tokens of a
+// key ahead of use (another replica sees that many fewer, and a key idle
+// for long may take burst + lease at once). It is safe for concurrent use.
+type Leased struct {
+	inner Allower
+	lease int
+
+	mu     sync.Mutex
+	local  map[string]int // tokens held per key
+	remote []Request      // scratch: the requests sent to inner
+	of     []int          // index in reqs of each remote request
+	need   []int          // shortfall of each remote request
+}
+
+// restore gives back the local tokens reqs[i].Allowed took (a failed call).
+func (l *Leased) restore(reqs []Request) {
+	for i := range reqs {
+		if n := reqs[i].Allowed; n > 0 {
+			l.local[reqs[i].Key] += n
+		}
+		reqs[i].Allowed = 0
+	}
+}
+
+// NewLeased returns a Leased taking lease tokens ahead per key from inner
+// (lease <= 0: every shortfall is asked for exactly).
+func NewLeased(inner Allower, lease int) *Leased {
+	return &Leased{inner: inner, lease: max(lease, 0), local: make(map[string]int)}
+}
+
+// LeaseTokens is the lease for lim covering d of its rate: ceil(rate * d /
+// period), at most the burst (0 when d <= 0).
+func LeaseTokens(lim Limit, d time.Duration) int {
+	if d <= 0 || lim.Period <= 0 {
+		return 0
+	}
+	n := (int64(lim.Rate)*int64(d) + int64(lim.Period) - 1) / int64(lim.Period)
+	return int(min(n, int64(lim.Burst)))
+}
+
+// AllowAtMost sets each request's Allowed from the key's local tokens and,
+// for the shortfall, one call of the inner limiter. On error no Allowed
+// value is meaningful and no local token was spent.
+func (l *Leased) AllowAtMost(ctx context.Context, reqs []Request) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remote, l.of, l.need = l.remote[:0], l.of[:0], l.need[:0]
+	// Spend local tokens, in order (restored if the call fails).
+	for i := range reqs {
+		r := &reqs[i]
+		n := max(r.N, 0)
+		take := 0
+		if have := l.local[r.Key]; have > 0 {
+			take = min(n, have)
+			if have -= take; have > 0 {
+				l.local[r.Key] = have
+			} else {
+				delete(l.local, r.Key)
+			}
+		}
+		r.Allowed = take
+		if short := n - take; short > 0 {
+			l.need = append(l.need, short)
+			l.remote = append(l.remote, Request{Key: r.Key, N: short + l.lease})
+			l.of = append(l.of, i)
+		}
+	}
+	if len(l.remote) > 0 {
+		if err := l.inner.AllowAtMost(ctx, l.remote); err != nil {
+			l.restore(reqs)
+			return err
+		}
+	}
+	for j, rr := range l.remote {
+		i := l.of[j]
+		g := min(max(rr.Allowed, 0), rr.N)
+		use := min(g, l.need[j])
+		reqs[i].Allowed += use
+		if extra := g - use; extra > 0 {
+			l.local[rr.Key] += extra
+		}
+	}
+	if len(l.local) > maxLeasedKeys {
+		clear(l.local)
+	}
+	return nil
+}
+
+// Held returns the tokens held locally for key.
+func (l *Leased) Held(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.local[key]
+}
