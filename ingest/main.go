@@ -180,7 +180,7 @@ func newService(cfg Config, log *slog.Logger) (*service, error) {
 		RetryBase:     cfg.RetryBase,
 		RetryMax:      cfg.RetryMax,
 		Logger:        log.With(logging.KeyComponent, "writer"),
-	}, s.rdb, publish, s.m)
+	}, s.rdb.Options(), publish, s.m)
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/streamsafe-rl/streamsafe/ingest/internal/metrics"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/stream"
 )
 
 // Writer defaults.
@@ -56,28 +58,38 @@ type pending struct {
 	vals []any
 }
 
-// Writer is the Redis stage: it XADDs entries in pipelined batches.
+// Writer is the Redis stage: it XADDs entries in pipelined batches, over
+// a connection of its own (stream.RawConn: each round trip is encoded
+// straight into one buffer and written at once).
 type Writer struct {
-	cfg WriterConfig
-	rdb redis.UniversalClient
-	in  <-chan *Events
-	m   *metrics.Metrics
-	log *slog.Logger
+	cfg     WriterConfig
+	raw     *stream.RawConn
+	timeout time.Duration // one round trip
+	in      <-chan *Events
+	m       *metrics.Metrics
+	log     *slog.Logger
 
 	pending []pending
 	held    []*Events // batches whose args pending refers to
-	cmds    []*redis.StringCmd
+	replies []stream.Reply
 }
 
-// NewWriter returns the stage reading in.
-func NewWriter(cfg WriterConfig, rdb redis.UniversalClient, in <-chan *Events, m *metrics.Metrics) *Writer {
+// NewWriter returns the stage reading in and writing to the Redis opts
+// names (its address, TLS, credentials and DB; a round trip is bounded by
+// the larger of its read and write timeouts, 3s when unset).
+func NewWriter(cfg WriterConfig, opts *redis.Options, in <-chan *Events, m *metrics.Metrics) *Writer {
 	cfg.setDefaults()
-	return &Writer{cfg: cfg, rdb: rdb, in: in, m: m, log: cfg.Logger}
+	timeout := max(opts.ReadTimeout, opts.WriteTimeout)
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	return &Writer{cfg: cfg, raw: stream.NewRawConn(opts), timeout: timeout, in: in, m: m, log: cfg.Logger}
 }
 
 // Run publishes until in is closed and everything taken is published (or,
 // once ctx is done, dropped as shutdown).
 func (w *Writer) Run(ctx context.Context) error {
+	defer w.raw.Close()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -164,28 +176,53 @@ func (w *Writer) dropShutdown(ps []pending) {
 
 // send runs one pipelined round trip for batch and returns the entries
 // that failed with a transient error, compacted at the front of batch.
+// When the connection fails, the entries whose replies were read before
+// are settled and the rest are kept (it is unknown whether they were
+// added, so a retry may add one twice).
 func (w *Writer) send(ctx context.Context, batch []pending) []pending {
-	pipe := w.rdb.Pipeline()
-	w.cmds = w.cmds[:0]
 	for _, p := range batch {
-		args := &redis.XAddArgs{Stream: w.cfg.ChatStream, MaxLen: w.cfg.ChatMaxLen, Approx: w.cfg.ChatMaxLen > 0, Values: p.vals}
+		st, maxLen := w.cfg.ChatStream, w.cfg.ChatMaxLen
 		if p.kind == metrics.Mod {
-			args.Stream, args.MaxLen, args.Approx = w.cfg.ModStream, w.cfg.ModMaxLen, w.cfg.ModMaxLen > 0
+			st, maxLen = w.cfg.ModStream, w.cfg.ModMaxLen
 		}
-		w.cmds = append(w.cmds, pipe.XAdd(ctx, args))
+		n := 3 + len(p.vals)
+		if maxLen > 0 {
+			n += 3
+		}
+		w.raw.Cmd(n)
+		w.raw.Arg("XADD")
+		w.raw.Arg(st)
+		if maxLen > 0 {
+			w.raw.Arg("MAXLEN")
+			w.raw.Arg("~")
+			w.raw.ArgInt(maxLen)
+		}
+		w.raw.Arg("*")
+		for _, v := range p.vals {
+			w.raw.ArgAny(v)
+		}
 	}
 	start := time.Now()
-	_, _ = pipe.Exec(ctx) // per-command errors are inspected below
+	replies, connErr := w.raw.Do(ctx, w.timeout, w.replies)
+	w.replies = replies
 	w.m.PublishDuration.Observe(time.Since(start).Seconds())
-	w.m.PublishBatchSize.Observe(float64(len(w.cmds)))
+	w.m.PublishBatchSize.Observe(float64(len(batch)))
 
 	keep := batch[:0]
 	var published [metrics.NumKinds]int
 	var firstErr error
 	rejected := 0
-	for i, cmd := range w.cmds {
+	for i := range batch {
 		p := batch[i]
-		err := cmd.Err()
+		var err error
+		switch {
+		case i >= len(replies): // no reply: the connection failed
+			err = connErr
+		case replies[i].Err != nil:
+			err = replies[i].Err
+		case replies[i].Kind != '$':
+			err = fmt.Errorf("xadd replied %q", replies[i].Kind)
+		}
 		switch {
 		case err == nil:
 			published[p.kind]++
@@ -199,7 +236,6 @@ func (w *Writer) send(ctx context.Context, batch []pending) []pending {
 			keep = append(keep, p)
 		}
 	}
-	clear(w.cmds)
 	now := float64(time.Now().UnixNano()) / 1e9
 	for k, n := range published {
 		if n > 0 {
@@ -211,7 +247,7 @@ func (w *Writer) send(ctx context.Context, batch []pending) []pending {
 	switch {
 	case len(keep) == 0 && rejected == 0:
 		w.m.PublishBatches[metrics.BatchOK].Inc()
-	case len(keep) == len(w.cmds):
+	case len(keep) == len(batch):
 		w.m.PublishBatches[metrics.BatchError].Inc()
 	default:
 		w.m.PublishBatches[metrics.BatchPartial].Inc()

@@ -30,14 +30,14 @@ type writerRun struct {
 	done chan error
 }
 
-func startWriter(t *testing.T, ctx context.Context, rdb redis.UniversalClient, cfg WriterConfig) *writerRun {
+func startWriter(t *testing.T, ctx context.Context, rdb *redis.Client, cfg WriterConfig) *writerRun {
 	t.Helper()
 	if cfg.ChatStream == "" {
 		cfg.ChatStream, cfg.ModStream = "chat", "mod"
 	}
 	m := newMetrics()
 	w := &writerRun{m: m, p: NewParser(ParserConfig{}, nil, nil, m), in: make(chan *Events, 4), done: make(chan error, 1)}
-	wr := NewWriter(cfg, rdb, w.in, m)
+	wr := NewWriter(cfg, rdb.Options(), w.in, m)
 	go func() { w.done <- wr.Run(ctx) }()
 	return w
 }
@@ -240,3 +240,42 @@ type redisError string
 
 func (e redisError) Error() string { return string(e) }
 func (e redisError) RedisError()   {}
+
+// BenchmarkWriter_Send measures one pipelined round trip of 256 chat
+// entries (ingest's batch size) against a real Redis: encoding, the write
+// and the replies. ns/entry is the wall time per entry (the Writer's
+// goroutine waits for Redis meanwhile); redis-us/entry is the Redis
+// server's CPU time per XADD.
+func BenchmarkWriter_Send(b *testing.B) {
+	addr := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	m := newMetrics()
+	p := NewParser(ParserConfig{}, nil, nil, m)
+	const n = DefaultBatchSize
+	ev := newEvents()
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = chatN(i)
+	}
+	p.Process(batch(m, 1, lines...), ev)
+	if len(ev.entries) != n {
+		b.Fatalf("parsed %d entries, want %d", len(ev.entries), n)
+	}
+	w := NewWriter(WriterConfig{ChatStream: "chat", ModStream: "mod", ChatMaxLen: 10_000}, rdb.Options(), nil, m)
+	defer w.raw.Close()
+	ps := make([]pending, 0, n)
+	for _, e := range ev.entries {
+		ps = append(ps, pending{kind: e.kind, vals: ev.args[e.start:e.end:e.end]})
+	}
+	ctx := context.Background()
+	c0 := redistest.CPU(b, addr)
+	b.ReportAllocs()
+	for b.Loop() {
+		if left := w.send(ctx, ps); len(left) != 0 {
+			b.Fatalf("%d entries not published", len(left))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+	b.ReportMetric((redistest.CPU(b, addr)-c0)*1e6/float64(b.N*n), "redis-us/entry")
+}
