@@ -57,6 +57,7 @@ type Config struct {
 	FeaturePrefix        string        `split_words:"true" default:"streamsafe:fs:" desc:"key prefix of the feature store"`
 	FeatureTimeout       time.Duration `split_words:"true" default:"20ms" desc:"timeout of one feature-store round trip, plus DECIDE_FEATURE_TIMEOUT_PER_MSG per message of the batch; on timeout or error the batch fails open (IGNORE)"`
 	FeatureTimeoutPerMsg time.Duration `split_words:"true" default:"50us" desc:"added to DECIDE_FEATURE_TIMEOUT for each message of a batch (the store's work grows with the batch; a timed-out call still runs to the end in Redis)"`
+	FeatureConcurrency   int           `split_words:"true" default:"2" desc:"at most this many batches in a feature-store round trip at once (0 = no cap); with more DECIDE_WORKERS than this, the other workers compute and write their batches meanwhile, so writes overlap the store's work without queueing more calls in the store (where they eat into each other's timeout)"`
 	FeatureUserTTL       time.Duration `split_words:"true" default:"24h" desc:"lifetime of a (channel, user) history after its last update"`
 	FeatureWindowTTL     time.Duration `split_words:"true" default:"2m" desc:"lifetime of velocity and copypasta buckets (>= 61s)"`
 	FeatureSnapshotTTL   time.Duration `split_words:"true" default:"2m" desc:"how long (at least, in message time) a message's snapshot is kept so a retried batch is decided identically; costs about 150 bytes of Redis memory per message for 1.25-1.5 times this"`
@@ -108,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ModWorkers < 1 || c.ModWorkers > 64 {
 		add("MOD_WORKERS", "must be in 1..64, got %d", c.ModWorkers)
+	}
+	if c.FeatureConcurrency < 0 {
+		add("FEATURE_CONCURRENCY", "must be >= 0 (0 = no cap), got %d", c.FeatureConcurrency)
 	}
 	if c.BatchCount < 1 || c.BatchCount > 10_000 {
 		add("BATCH_COUNT", "must be in 1..10000, got %d", c.BatchCount)

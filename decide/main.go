@@ -155,7 +155,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	m := decider.NewMetrics(reg)
 	dec, err := decider.New(decider.Config{
 		DecisionsStream: cfg.Keys.Decisions, DecisionsMaxLen: cfg.DecisionsMaxLen,
-		Budget: cfg.Budget, WriteTimeout: cfg.CallTimeout,
+		Budget: cfg.Budget, WriteTimeout: cfg.CallTimeout, StoreConcurrency: cfg.FeatureConcurrency,
 	}, decider.Deps{
 		Core: core, Store: store, Bus: bus, Executor: exec, Allow: pol.AllowList(), Terms: pol.Terms(),
 		Log: log.With(logging.KeyComponent, "decider"), Metrics: m,

@@ -43,6 +43,12 @@ type Config struct {
 	Budget          time.Duration // latency budget of a decision path, from read to clamp
 	WriteTimeout    time.Duration // timeout of the MULTI/EXEC that writes a batch
 	MaxPendingSys   int           // executed actions kept for the store while it is down
+	// StoreConcurrency caps the batches in a feature-store round trip at
+	// once (0: no cap). With more workers than this, the others compute
+	// and write their batches meanwhile: writes overlap the store's work
+	// without queueing more calls inside the store, where they would eat
+	// into each other's timeout.
+	StoreConcurrency int
 }
 
 // Deps are the Decider's collaborators.
@@ -107,6 +113,9 @@ type Decider struct {
 	sysHandoff time.Duration
 	// xaddHead starts every decision's XADD: "xadd", stream, [maxlen ~ N,] "*".
 	xaddHead []any
+	// storeSem holds a token per batch in a feature-store round trip
+	// (Config.StoreConcurrency); nil: no cap.
+	storeSem chan struct{}
 }
 
 var _ stream.Handler = (*Decider)(nil)
@@ -141,6 +150,9 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	d.pool.New = func() any { return new(scratch) }
 	d.sysKick = make(chan struct{}, 1)
 	d.sysHandoff = defaultSysHandoff
+	if cfg.StoreConcurrency > 0 {
+		d.storeSem = make(chan struct{}, cfg.StoreConcurrency)
+	}
 	d.xaddHead = []any{"xadd", cfg.DecisionsStream}
 	if cfg.DecisionsMaxLen > 0 {
 		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
@@ -276,10 +288,22 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 	var storeFailure string
 	var storeUs int64
 	if len(sc.smsgs) > 0 {
+		if d.storeSem != nil {
+			t0 := d.now()
+			select {
+			case d.storeSem <- struct{}{}:
+			case <-ctx.Done():
+				return fmt.Errorf("wait for a feature-store slot: %w", ctx.Err()) // stopping: the batch stays pending
+			}
+			d.m.stage[stageStoreWait].Observe(d.now().Sub(t0).Seconds())
+		}
 		acts := d.takeSys()
 		t0 := d.now()
 		err := d.deps.Store.SnapshotsSys(ctx, sc.smsgs, sc.snaps, acts)
 		el := d.now().Sub(t0)
+		if d.storeSem != nil {
+			<-d.storeSem
+		}
 		if err != nil {
 			d.returnSys(acts)
 		}

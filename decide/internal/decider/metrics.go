@@ -12,13 +12,14 @@ const Namespace = "streamsafe_decide"
 
 // Latency stages of the stage_duration_seconds histogram.
 const (
-	StageDecode   = "decode"   // DecodeChat, per message
-	StageFeatures = "features" // ComputeMessage, per message
-	StageStore    = "store"    // the batch's feature-store round trip
-	StageScore    = "score"    // Build + Score + Decide, per message
-	StageClamp    = "clamp"    // clamp + exploration, per message
-	StageWrite    = "write"    // the batch's MULTI{XADD...; XACK}EXEC
-	StageSys      = "sys"      // the batch's system-action update of the store
+	StageDecode    = "decode"     // DecodeChat, per message
+	StageFeatures  = "features"   // ComputeMessage, per message
+	StageStore     = "store"      // the batch's feature-store round trip
+	StageStoreWait = "store_wait" // the batch's wait for a feature-store slot (Config.StoreConcurrency)
+	StageScore     = "score"      // Build + Score + Decide, per message
+	StageClamp     = "clamp"      // clamp + exploration, per message
+	StageWrite     = "write"      // the batch's MULTI{XADD...; XACK}EXEC
+	StageSys       = "sys"        // the batch's system-action update of the store
 )
 
 // Indexes of Metrics.stage, in the order of stageNames.
@@ -26,6 +27,7 @@ const (
 	stageDecode = iota
 	stageFeatures
 	stageStore
+	stageStoreWait
 	stageScore
 	stageClamp
 	stageWrite
@@ -33,7 +35,7 @@ const (
 	numStages
 )
 
-var stageNames = [numStages]string{StageDecode, StageFeatures, StageStore, StageScore, StageClamp, StageWrite, StageSys}
+var stageNames = [numStages]string{StageDecode, StageFeatures, StageStore, StageStoreWait, StageScore, StageClamp, StageWrite, StageSys}
 
 // Metrics are the decision pipeline's metrics.
 type Metrics struct {
@@ -76,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "From Twitch's tmi-sent-ts of a message to its decision (includes ingest and queueing; clock skew applies).",
 			Buckets: latencyBuckets, NativeHistogramBucketFactor: 1.1, NativeHistogramMaxBucketNumber: 100}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "stage_duration_seconds",
-			Help:    "Time spent per stage: decode, features, score, clamp per message; store, write, sys per batch.",
+			Help:    "Time spent per stage: decode, features, score, clamp per message; store, store_wait, write, sys per batch.",
 			Buckets: []float64{.000001, .000005, .00001, .00005, .0001, .0005, .001, .005, .01, .02, .05, .1, .5}}, []string{"stage"}),
 		overBudget: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "over_budget_total",
 			Help: "Decisions whose path had used up the latency budget before the clamp ran."}),

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
 	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
@@ -250,5 +252,75 @@ func TestEventTimeMs(t *testing.T) {
 		if got := EventTimeMs(&tt.c, read); got != tt.want {
 			t.Errorf("%s: EventTimeMs = %d, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// slowStore answers after a pause and records how many calls overlapped.
+type slowStore struct {
+	nullStore
+	pause        time.Duration
+	mu           sync.Mutex
+	now, maxSeen int
+}
+
+func (s *slowStore) SnapshotsSys(ctx context.Context, msgs []featurestore.Msg, out []features.Snapshot, acts []featurestore.SysAction) error {
+	s.mu.Lock()
+	s.now++
+	s.maxSeen = max(s.maxSeen, s.now)
+	s.mu.Unlock()
+	time.Sleep(s.pause)
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return s.nullStore.SnapshotsSys(ctx, msgs, out, acts)
+}
+
+// TestDecider_StoreConcurrency: with StoreConcurrency set, no more batches
+// than that are in the feature store at once, however many workers call
+// HandleBatch; the wait is observed as stage store_wait.
+func TestDecider_StoreConcurrency(t *testing.T) {
+	for _, tt := range []struct{ limit, want int }{{1, 1}, {2, 2}, {0, 4}} {
+		t.Run(fmt.Sprintf("limit=%d", tt.limit), func(t *testing.T) {
+			st := &slowStore{pause: 100 * time.Millisecond}
+			reg := prometheus.NewRegistry()
+			m := NewMetrics(reg)
+			d, err := New(Config{DecisionsStream: "d", StoreConcurrency: tt.limit},
+				Deps{Core: testCore(t, 0), Store: st, Bus: nullBus{}, Terms: testTerms(t), Metrics: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					if err := d.HandleBatch(context.Background(), benchBatch(5)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if st.maxSeen != tt.want {
+				t.Errorf("at most %d store calls at once, want %d", st.maxSeen, tt.want)
+			}
+			waits := uint64(0)
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() != "streamsafe_decide_stage_duration_seconds" {
+					continue
+				}
+				for _, mm := range mf.GetMetric() {
+					for _, l := range mm.GetLabel() {
+						if l.GetName() == "stage" && l.GetValue() == StageStoreWait {
+							waits = mm.GetHistogram().GetSampleCount()
+						}
+					}
+				}
+			}
+			if want := map[bool]uint64{true: 4, false: 0}[tt.limit > 0]; waits != want {
+				t.Errorf("store_wait observations = %d, want %d", waits, want)
+			}
+		})
 	}
 }
