@@ -157,12 +157,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DecisionsStream: cfg.Keys.Decisions, DecisionsMaxLen: cfg.DecisionsMaxLen,
 		Budget: cfg.Budget, WriteTimeout: cfg.CallTimeout, StoreConcurrency: cfg.FeatureConcurrency,
 	}, decider.Deps{
-		Core: core, Store: store, Bus: bus, Executor: exec, Allow: pol.AllowList(), Terms: pol.Terms(),
+		Core: core, Store: store, Bus: bus, RawBus: cfg.busOptions(), Executor: exec, Allow: pol.AllowList(), Terms: pol.Terms(),
 		Log: log.With(logging.KeyComponent, "decider"), Metrics: m,
 	})
 	if err != nil {
 		return err
 	}
+	defer dec.Close()
 	cm := stream.NewConsumerMetrics(reg, decider.Namespace)
 	chatCfg := cfg.consumerConfig(cfg.Keys.Chat, cfg.Group, cfg.Workers, func(ok bool) { ready.Set(readyChat, ok) })
 	// The chat stream is the volume: read it with the consumer's own RESP

@@ -356,6 +356,12 @@ func (v *DecisionValues) AppendArgs(dst []any) []any {
 	return dst
 }
 
+// Field returns the stream field name and the value of v's i-th pair
+// (0 <= i < DecisionFields).
+func (v *DecisionValues) Field(i int) (name, value string) {
+	return decisionFieldNames[i].(string), v[i]
+}
+
 // Encode writes d's stream values into v. All of them are formatted into
 // one buffer that becomes one string: a decision costs one allocation.
 func (d *Decision) Encode(v *DecisionValues) {

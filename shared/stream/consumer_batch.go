@@ -135,6 +135,51 @@ func (b *Batch) Settle(p redis.Pipeliner) {
 	p.XAck(ctx, b.Stream, b.Group, ids...)
 }
 
+// SettleRaw is Settle for a RawConn round trip: it queues on c (inside a
+// MULTI the caller opened and will EXEC) an XADD to the dead-letter stream
+// for every rejected entry and one XACK of every entry of the batch, and
+// returns how many commands it queued (the XACK last).
+func (b *Batch) SettleRaw(c *RawConn) int {
+	b.settled = true
+	if len(b.Msgs) == 0 {
+		return 0
+	}
+	now := time.Now()
+	for _, r := range b.rejects {
+		m := b.Msgs[r.i]
+		dl := DeadLetter{
+			SrcStream: b.Stream, SrcID: m.ID, Group: b.Group, Consumer: b.Consumer,
+			Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: valuesOf(b, r.i),
+		}
+		vals := dl.Values(nil)
+		maxLen := b.c.cfg.DeadLetterMaxLen
+		if maxLen > 0 {
+			c.Cmd(6 + len(vals))
+		} else {
+			c.Cmd(3 + len(vals))
+		}
+		c.Arg("XADD")
+		c.Arg(b.c.cfg.DeadLetter)
+		if maxLen > 0 { // as deadLetterArgs
+			c.Arg("MAXLEN")
+			c.Arg("~")
+			c.ArgInt(maxLen)
+		}
+		c.Arg("*")
+		for _, v := range vals {
+			c.ArgAny(v)
+		}
+	}
+	c.Cmd(3 + len(b.Msgs))
+	c.Arg("XACK")
+	c.Arg(b.Stream)
+	c.Arg(b.Group)
+	for i := range b.Msgs {
+		c.Arg(b.Msgs[i].ID)
+	}
+	return len(b.rejects) + 1
+}
+
 // StillPending reports, for each of Msgs, whether it is still pending for
 // this consumer (not acked by an earlier attempt whose reply was lost).
 func (b *Batch) StillPending(ctx context.Context) ([]bool, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,10 +82,19 @@ func benchBatch(n int) *stream.Batch {
 // authors (any of 50,000 users in any of 100 channels), and reports each
 // Redis server's CPU per decision (INFO cpu): bus-us (the MULTI/EXEC of
 // decisions and acks) and store-us (the feature-store scripts).
+// cpu-us/decision is this process's CPU (getrusage) per decision.
+//
+// The redis=true runs write decisions as decide's main does, over RawConns
+// (Deps.RawBus); goredis=true writes them through go-redis instead.
 func BenchmarkDecider_Batch(b *testing.B) {
 	const n = 100
-	for _, withRedis := range []bool{false, true} {
-		b.Run(fmt.Sprintf("redis=%v/batch=%d", withRedis, n), func(b *testing.B) {
+	for _, mode := range []struct{ withRedis, goRedis bool }{{false, false}, {true, false}, {true, true}} {
+		withRedis := mode.withRedis
+		name := fmt.Sprintf("redis=%v/batch=%d", withRedis, n)
+		if mode.goRedis {
+			name = fmt.Sprintf("redis=true/goredis=true/batch=%d", n)
+		}
+		b.Run(name, func(b *testing.B) {
 			deps := Deps{Core: testCore(b, 0.05), Terms: testTerms(b), Log: logging.Discard()}
 			var servers []*redis.Client
 			if withRedis {
@@ -100,6 +110,9 @@ func BenchmarkDecider_Batch(b *testing.B) {
 					b.Fatal(err)
 				}
 				deps.Bus, deps.Store = bus, store
+				if !mode.goRedis {
+					deps.RawBus = bus.Options()
+				}
 				servers = []*redis.Client{bus, fs}
 			} else {
 				deps.Bus, deps.Store = nullBus{}, nullStore{}
@@ -108,6 +121,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer d.Close()
 			batch := benchBatch(n)
 			ctx := context.Background()
 			seq := int64(0)
@@ -123,6 +137,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			if withRedis {
 				bus0, fs0 = redistest.CPU(b, servers[0].Options().Addr), redistest.CPU(b, servers[1].Options().Addr)
 			}
+			cpu0 := processCPU(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				batch.ReadAt = time.Now()
@@ -141,6 +156,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
+			b.ReportMetric((processCPU(b)-cpu0)*1e6/float64(b.N*n), "cpu-us/decision")
 			if withRedis {
 				b.ReportMetric((redistest.CPU(b, servers[0].Options().Addr)-bus0)*1e6/float64(b.N*n), "bus-us/decision")
 				b.ReportMetric((redistest.CPU(b, servers[1].Options().Addr)-fs0)*1e6/float64(b.N*n), "store-us/decision")
@@ -176,4 +192,14 @@ func TestCore_DecideAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { core.Decide(&in, &v, &d) }); n != 0 {
 		t.Errorf("Core.Decide allocates %v times per decision, want 0", n)
 	}
+}
+
+// processCPU returns this process's user+system CPU time in seconds (the
+// Redis servers are other processes).
+func processCPU(tb testing.TB) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

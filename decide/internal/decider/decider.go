@@ -53,9 +53,14 @@ type Config struct {
 
 // Deps are the Decider's collaborators.
 type Deps struct {
-	Core     *Core
-	Store    Store
-	Bus      redis.Cmdable      // the stream bus: decisions are written and inputs acked here
+	Core  *Core
+	Store Store
+	Bus   redis.Cmdable // the stream bus: decisions are written and inputs acked here
+	// RawBus, when set, names the stream bus for connections of the
+	// Decider's own (stream.RawConn) that write decisions and acks with
+	// the RESP encoded straight into one buffer, instead of through Bus
+	// (go-redis). Close the Decider to close them.
+	RawBus   *redis.Options
 	Executor executor.Submitter // nil: decisions are logged, never executed
 	Allow    *features.LinkAllowList
 	Terms    *features.BlockedTerms
@@ -116,6 +121,10 @@ type Decider struct {
 	// storeSem holds a token per batch in a feature-store round trip
 	// (Config.StoreConcurrency); nil: no cap.
 	storeSem chan struct{}
+	// xaddRaw is xaddHead as strings (Deps.RawBus).
+	xaddRaw []string
+	// raws are idle RawConns to Deps.RawBus (one per worker in use).
+	raws chan *stream.RawConn
 }
 
 var _ stream.Handler = (*Decider)(nil)
@@ -158,7 +167,44 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
 	}
 	d.xaddHead = append(d.xaddHead, "*")
+	if deps.RawBus != nil {
+		for _, a := range d.xaddHead {
+			d.xaddRaw = append(d.xaddRaw, fmt.Sprint(a))
+		}
+		d.raws = make(chan *stream.RawConn, 64)
+	}
 	return d, nil
+}
+
+// Close closes the idle connections of Deps.RawBus. Call it once no batch
+// is being handled.
+func (d *Decider) Close() {
+	for d.raws != nil {
+		select {
+		case c := <-d.raws:
+			c.Close()
+		default:
+			return
+		}
+	}
+}
+
+func (d *Decider) getRaw() *stream.RawConn {
+	select {
+	case c := <-d.raws:
+		return c
+	default:
+		return stream.NewRawConn(d.deps.RawBus)
+	}
+}
+
+func (d *Decider) putRaw(c *stream.RawConn) {
+	c.Reset()
+	select {
+	case d.raws <- c:
+	default:
+		c.Close()
+	}
 }
 
 // item is one entry of the batch being decided.
@@ -191,6 +237,8 @@ type scratch struct {
 	out   []decided
 	vals  []event.DecisionValues // encoded decisions, by item
 	args  []any                  // XADD arguments of the batch
+	val   event.DecisionValues   // the decision being written (Deps.RawBus)
+	reps  []stream.Reply         // replies of the raw transaction
 }
 
 // decided is what is left of a decision after it was queued for writing.
@@ -219,6 +267,7 @@ func (sc *scratch) release() {
 	clear(sc.smsgs)
 	clear(sc.vals)
 	clear(sc.args)
+	sc.val = event.DecisionValues{}
 	sc.dec = event.Decision{Features: sc.dec.Features[:0], ClampRules: sc.dec.ClampRules[:0], MsgFeatures: sc.dec.MsgFeatures[:0]}
 }
 
@@ -326,22 +375,44 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 	// 3. Decide every message. Each XADD's arguments are a slice of one
 	// batch-wide slab, its values *strings into sc.vals (no per-value
 	// boxing); both stay untouched until the transaction has run.
-	tx := d.deps.Bus.TxPipeline()
-	if cap(sc.vals) < len(sc.items) {
-		sc.vals = make([]event.DecisionValues, len(sc.items))
+	var tx redis.Pipeliner
+	var raw *stream.RawConn
+	if d.raws != nil {
+		raw = d.getRaw()
+		defer d.putRaw(raw)
+		raw.Cmd(1)
+		raw.Arg("MULTI")
+	} else {
+		tx = d.deps.Bus.TxPipeline()
+		if cap(sc.vals) < len(sc.items) {
+			sc.vals = make([]event.DecisionValues, len(sc.items))
+		}
+		sc.vals = sc.vals[:len(sc.items)]
+		perArgs := len(d.xaddHead) + 2*event.DecisionFields
+		if need := len(sc.items) * perArgs; cap(sc.args) < need {
+			sc.args = make([]any, 0, need)
+		}
+		sc.args = sc.args[:0]
 	}
-	sc.vals = sc.vals[:len(sc.items)]
-	perArgs := len(d.xaddHead) + 2*event.DecisionFields
-	if need := len(sc.items) * perArgs; cap(sc.args) < need {
-		sc.args = make([]any, 0, need)
-	}
-	sc.args = sc.args[:0]
 	for i := range sc.items {
 		it := &sc.items[i]
 		if it.skip {
 			continue
 		}
 		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
+		if raw != nil {
+			dec.Encode(&sc.val)
+			raw.Cmd(len(d.xaddRaw) + 2*event.DecisionFields)
+			for _, a := range d.xaddRaw {
+				raw.Arg(a)
+			}
+			for k := range event.DecisionFields {
+				name, v := sc.val.Field(k)
+				raw.Arg(name)
+				raw.Arg(v)
+			}
+			continue
+		}
 		dec.Encode(&sc.vals[i])
 		from := len(sc.args)
 		sc.args = append(sc.args, d.xaddHead...)
@@ -350,14 +421,27 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 	}
 
 	// 4. One MULTI/EXEC: decisions + acks.
-	b.Settle(tx)
 	t0 := d.now()
 	wctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
-	cmds, err := tx.Exec(wctx)
+	var outcome int
+	var err error
+	if raw != nil {
+		b.SettleRaw(raw)
+		queued := raw.Queued() - 1 // after MULTI
+		raw.Cmd(1)
+		raw.Arg("EXEC")
+		sc.reps, err = raw.Do(wctx, d.cfg.WriteTimeout, sc.reps)
+		outcome, err = rawWriteOutcome(sc.reps, queued, err)
+	} else {
+		b.Settle(tx)
+		var cmds []redis.Cmder
+		cmds, err = tx.Exec(wctx)
+		outcome = writeOutcome(cmds, err)
+	}
 	cancel()
 	writtenAt := d.now()
 	d.m.stage[stageWrite].Observe(writtenAt.Sub(t0).Seconds())
-	switch outcome := writeOutcome(cmds, err); outcome {
+	switch outcome {
 	case writeFailed:
 		d.m.writeErrors.Inc()
 		d.recordSys(ctx, sc.sys) // the actions were submitted: record them anyway
@@ -576,6 +660,54 @@ func writeOutcome(cmds []redis.Cmder, err error) int {
 			}
 		}
 	}
+	return outcomeOf(xadds, xaddErrs, xackOK)
+}
+
+// rawWriteOutcome classifies the replies of a raw MULTI, queued commands
+// (XADDs, the XACK last), EXEC round trip (Deps.RawBus) as writeOutcome
+// does, and returns the error to report (nil for writeOK).
+func rawWriteOutcome(reps []stream.Reply, queued int, err error) (int, error) {
+	if err != nil {
+		return writeFailed, err // unknown whether EXEC ran: a retry checks what is still pending
+	}
+	// MULTI, queued x QUEUED, EXEC's array, its queued elements.
+	if len(reps) != 2+2*queued && !(len(reps) == 2+queued && reps[1+queued].Err != nil) {
+		return writeFailed, fmt.Errorf("transaction of %d commands: %d replies", queued, len(reps))
+	}
+	for _, r := range reps[:1+queued] { // MULTI and QUEUED: an error aborts the EXEC
+		if r.Err != nil {
+			return writeFailed, fmt.Errorf("queue transaction: %w", r.Err)
+		}
+	}
+	exec := reps[1+queued]
+	if exec.Err != nil {
+		return writeFailed, fmt.Errorf("exec: %w", exec.Err)
+	}
+	if exec.Kind != '*' || exec.Int != int64(queued) {
+		return writeFailed, fmt.Errorf("exec replied %c%d for %d commands", exec.Kind, exec.Int, queued)
+	}
+	var xaddErrs, xackOK int
+	var first error
+	for k, r := range reps[2+queued:] {
+		if r.Err != nil && first == nil {
+			first = r.Err
+		}
+		switch {
+		case k < queued-1 && r.Err != nil:
+			xaddErrs++
+		case k == queued-1 && r.Err == nil:
+			xackOK++
+		}
+	}
+	if first == nil {
+		return writeOK, nil
+	}
+	return outcomeOf(queued-1, xaddErrs, xackOK), first
+}
+
+// outcomeOf classifies a transaction that failed from its XADDs (and their
+// errors) and whether its XACK succeeded.
+func outcomeOf(xadds, xaddErrs, xackOK int) int {
 	switch {
 	case xackOK > 0 && xaddErrs > 0:
 		return writeLost

@@ -440,6 +440,59 @@ func TestWriteOutcome(t *testing.T) {
 	}
 }
 
+func TestRawWriteOutcome(t *testing.T) {
+	ok, queued, bulk, num := stream.Reply{Kind: '+'}, stream.Reply{Kind: '+'}, stream.Reply{Kind: '$', Int: 15}, stream.Reply{Kind: ':', Int: 2}
+	e := func(s string) stream.Reply { return stream.Reply{Kind: '-', Err: stream.RawError(s)} }
+	arr := func(n int64) stream.Reply { return stream.Reply{Kind: '*', Int: n} }
+	boom := errors.New("connection reset")
+	tests := []struct {
+		name   string
+		reps   []stream.Reply
+		queued int
+		err    error
+		want   int
+	}{
+		{"ok", []stream.Reply{ok, queued, queued, queued, arr(3), bulk, bulk, num}, 3, nil, writeOK},
+		{"connection_lost", []stream.Reply{ok, queued}, 3, boom, writeFailed},
+		{"execabort", []stream.Reply{ok, queued, e("ERR wrong number of arguments"), e("EXECABORT Transaction discarded")}, 2, nil, writeFailed},
+		{"exec_error", []stream.Reply{ok, queued, e("EXECABORT x")}, 1, nil, writeFailed},
+		{"ack_failed", []stream.Reply{ok, queued, queued, queued, arr(3), bulk, bulk, e("NOGROUP no such group")}, 3, nil, writeNotAcked},
+		{"wrongtype", []stream.Reply{ok, queued, queued, arr(2), e("WRONGTYPE Operation"), num}, 2, nil, writeLost},
+		{"short", []stream.Reply{ok, queued, arr(1)}, 1, nil, writeFailed},
+		{"null_exec", []stream.Reply{ok, queued, arr(-1)}, 1, nil, writeFailed},
+	}
+	for _, tt := range tests {
+		got, err := rawWriteOutcome(tt.reps, tt.queued, tt.err)
+		if got != tt.want || (got == writeOK) != (err == nil) {
+			t.Errorf("%s: rawWriteOutcome = %d, %v; want %d (and an error unless ok)", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// TestDecider_RawConnectionsKilled: the bus drops every connection (the
+// decider's own ones for writing included) between batches; later batches
+// are still decided exactly once.
+func TestDecider_RawConnectionsKilled(t *testing.T) {
+	e := newEnv(t, envOpts{workers: 2})
+	run(t, e.cons)
+	ctx := context.Background()
+	var ids []string
+	for round := range 3 {
+		ids = append(ids, e.add(t, chat("u", t0+int64(round)*1000, "hello"), chat("v", t0+int64(round)*1000+1, "you badword"))...)
+		e.waitDecisions(t, len(ids))
+		if err := e.bus.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids = append(ids, e.add(t, chat("w", t0+5000, "hi"))...)
+	e.waitDecisions(t, len(ids))
+	time.Sleep(100 * time.Millisecond)
+	exactlyOnce(t, ids, e.decisions(t))
+	if n := metricValue(e.metrics.writeErrors); n < 1 {
+		t.Errorf("write errors = %v, want >= 1 (a batch met a killed connection and was retried)", n)
+	}
+}
+
 // TestDecider_WrongTypeDecisionsKey documents why run checks the decisions
 // key at start: MULTI does not roll back, so the XACK succeeds while the
 // XADD fails, and the loss is counted.

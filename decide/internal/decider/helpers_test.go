@@ -156,15 +156,20 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.core = testCore(t, o.eps)
+	// By default decisions are written as decide's main writes them, over
+	// RawConns (Deps.RawBus); a test's own bus (failure injection) is used
+	// through go-redis.
 	bus := o.bus
+	var raw *redis.Options
 	if bus == nil {
-		bus = e.bus
+		bus, raw = e.bus, e.bus.Options()
 	}
 	e.dec, err = New(Config{DecisionsStream: testKeys.Decisions, Budget: time.Second},
-		Deps{Core: e.core, Store: e.store, Bus: bus, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
+		Deps{Core: e.core, Store: e.store, Bus: bus, RawBus: raw, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.dec.Close)
 	e.cons = e.consumer(t, o)
 	return e
 }
