@@ -35,9 +35,9 @@
 --       nu (users), nd (copypasta fields), nc (channels), the smallest and
 --       largest second of the messages' times, msgs (binary: n times msgFmt),
 --       then the nu history fields ("<channel>:<user_id>"), the nc raid keys, the
---       nd copypasta fields ("<channel>:<hash>"), the nc channel names, the
---       nu user ids, then mark_ttl_s, ns and ns system actions (5 values
---       each, see sysapply.lua), applied before the messages.
+--       nd copypasta fields ("<channel>:<hash>"), the nc channel names, then
+--       mark_ttl_s, ns and ns system actions (5 values each, see
+--       sysapply.lua), applied before the messages.
 -- A message (msgFmt): ts_ms, user slot, copypasta slot (0 = none), channel slot
 -- (1-based), msg id hash (8 bytes), text hash (8 bytes, zero = none), login.
 local P = ARGV[1]
@@ -56,8 +56,7 @@ local kU = 15                                -- history fields
 local kR = kU + nu                           -- raid keys
 local kD = kR + nc                           -- copypasta fields
 local kCh = kD + nd                          -- channel names
-local kUID = kCh + nc                        -- user ids
-local kSys = kUID + nu                       -- mark TTL, ns, system actions
+local kSys = kCh + nc                        -- mark TTL, ns, system actions
 
 -- 0. The system actions handed over (executed since the last batch).
 do
@@ -351,7 +350,8 @@ for i = 1, n do
     u.rt = spack(int64s(u.nrt), unpack(recent, from))
     local lb = floor(ts / lnW)
     if known and login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
-      bucketAdd(lnSet, lb, ARGV[kCh + ci - 1] .. ':' .. login, ARGV[kUID + ui - 1])
+      local chName = ARGV[kCh + ci - 1]
+      bucketAdd(lnSet, lb, chName .. ':' .. login, ssub(ufields[ui], #chName + 2))
       u.lg, u.lgt = login, ts
     end
     u.dirty = true

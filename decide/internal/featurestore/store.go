@@ -262,7 +262,6 @@ type snapArgs struct {
 	dups    map[dupKey]int
 	chans   map[string]int
 	ufields []any // history fields ("<channel>:<user_id>") by user slot
-	uids    []any // user ids by user slot
 	names   []any // channel names by channel slot
 	rkeys   []any // raid keys by channel slot
 	dfields []any // copypasta fields by slot
@@ -284,7 +283,7 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 	clear(a.users)
 	clear(a.dups)
 	clear(a.chans)
-	a.ufields, a.uids, a.names, a.rkeys, a.dfields = a.ufields[:0], a.uids[:0], a.names[:0], a.rkeys[:0], a.dfields[:0]
+	a.ufields, a.names, a.rkeys, a.dfields = a.ufields[:0], a.names[:0], a.rkeys[:0], a.dfields[:0]
 	a.blob = a.blob[:0]
 	p := s.cfg.Prefix
 	for i := range msgs {
@@ -300,7 +299,6 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 		if !ok {
 			u = len(a.users) + 1
 			a.users[userKey{m.Channel, m.UserID}] = u
-			a.uids = append(a.uids, m.UserID)
 			a.ufields = append(a.ufields, m.Channel+":"+m.UserID)
 		}
 		d := 0
@@ -335,7 +333,6 @@ func (a *snapArgs) build(s *Store, msgs []Msg, acts []SysAction) []any {
 	args = append(args, a.rkeys...)
 	args = append(args, a.dfields...)
 	args = append(args, a.names...)
-	args = append(args, a.uids...)
 	args = append(args, secs(s.cfg.MarkTTL), 0)
 	ns := len(args) - 1
 	args, n := appendSys(args, acts)
