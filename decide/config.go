@@ -51,7 +51,7 @@ type Config struct {
 	PolicyFile string `split_words:"true" default:"decide/policies/baseline-v1.json" desc:"risk policy file (relative to the working directory)"`
 	ClampFile  string `split_words:"true" desc:"clamp limits file (JSON, see decide/internal/clamp RULES.md); empty = the built-in defaults"`
 
-	FeatureRedisAddr     string        `split_words:"true" desc:"feature-store Redis host:port; empty = the stream bus (REDIS_ADDR, same password and DB)"`
+	FeatureRedisAddr     string        `split_words:"true" desc:"feature-store Redis host:port (or unix:/path); empty = the stream bus (REDIS_ADDR, same password and DB)"`
 	FeatureRedisPassword config.Secret `split_words:"true" desc:"feature-store Redis password (with DECIDE_FEATURE_REDIS_ADDR)"`
 	FeatureRedisDB       int           `split_words:"true" default:"0" desc:"feature-store Redis database (with DECIDE_FEATURE_REDIS_ADDR)"`
 	FeaturePrefix        string        `split_words:"true" default:"streamsafe:fs:" desc:"key prefix of the feature store"`
@@ -184,7 +184,8 @@ func (c *Config) busOptions() *redis.Options {
 func (c *Config) storeOptions() *redis.Options {
 	o := c.busOptions()
 	if c.FeatureRedisAddr != "" {
-		o.Addr, o.Password, o.DB = c.FeatureRedisAddr, c.FeatureRedisPassword.Reveal(), c.FeatureRedisDB
+		o.Network, o.Addr = config.RedisNetwork(c.FeatureRedisAddr)
+		o.Password, o.DB = c.FeatureRedisPassword.Reveal(), c.FeatureRedisDB
 	}
 	o.MaxRetries = -1
 	o.DialerRetries = 1

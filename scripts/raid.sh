@@ -18,11 +18,14 @@
 # Usage: scripts/raid.sh [--rate N] [--channels N] [--duration S]
 #            [--reconnect-every S] [--disconnect-every S] [--stages ingest|decide|all]
 #            [--rate-limit N] [--scenario steady|raid|reconnect] [--raid-every S]
-#            [--probe-health] [--keep] [--feature-redis bus|own]
+#            [--probe-health] [--keep] [--feature-redis bus|own] [--redis-socket]
 # Logs stay in .raid/<time>/logs; --keep also keeps the binaries, the Redis
 # directories and the sink's files there.
 # --feature-redis own runs decide's feature store on a redis-server of its own
 # (DECIDE_FEATURE_REDIS_ADDR) instead of the stream bus's (bus, the default).
+# --redis-socket has the services reach the Redis servers raid.sh starts
+# over Unix sockets (REDIS_ADDR=unix:/path) instead of loopback TCP, as a
+# deployment with Redis on the same host can.
 # --scenario raid with --raid-every S announces a raid (a 10x burst on one
 # channel) every S seconds; ingest's queue lengths are sampled every 0.5 s and
 # their maxima are printed with the capacities.
@@ -33,7 +36,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 . scripts/lib.sh
 
-RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0 FEATURE_REDIS=bus
+RATE=10000 CHANNELS=50 DURATION=60 RECONNECT_EVERY=0 DISCONNECT_EVERY=0 STAGES=ingest RATE_LIMIT=auto KEEP=0 PROBE=0 SCENARIO=steady RAID_EVERY=0 FEATURE_REDIS=bus SOCKET=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rate) RATE=$2; shift 2 ;;
@@ -48,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--scenario) SCENARIO=$2; shift 2 ;;
 	--raid-every) RAID_EVERY=$2; shift 2 ;;
 	--feature-redis) FEATURE_REDIS=$2; shift 2 ;;
+	--redis-socket) SOCKET=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;p}' "$0"; exit 0 ;;
 	*) echo "raid.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -76,20 +80,27 @@ cleanup() {
 trap_cleanup cleanup
 start() { start_bg "$1" "$WORK/logs/$1.out" "$WORK/logs/$1.log" "${@:2}"; } # name, command...
 
+sockargs() { [ "$SOCKET" = 1 ] && echo --unixsocket "$1/redis.sock" --unixsocketperm 700; return 0; }
+SVC_REDIS_ADDR=${REDIS_ADDR:-} # what the services use (raidstat and the simulator use TCP)
 if [ -z "${REDIS_ADDR:-}" ]; then
 	RP=$(freeport)
-	start redis redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no --dir "$WORK/redis"
+	start redis redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no --dir "$WORK/redis" $(sockargs "$WORK/redis")
 	export REDIS_ADDR=127.0.0.1:$RP
+	SVC_REDIS_ADDR=$REDIS_ADDR
+	[ "$SOCKET" = 1 ] && SVC_REDIS_ADDR=unix:$WORK/redis/redis.sock
 	for _ in $(seq 50); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.1; done
+elif [ "$SOCKET" = 1 ]; then
+	echo "raid.sh: --redis-socket needs the Redis raid.sh starts (REDIS_ADDR is set)" >&2; exit 2
 fi
 RHOST=${REDIS_ADDR%:*} RPORT=${REDIS_ADDR##*:}
 FEATURE_ADDR=
 if [ "$FEATURE_REDIS" = own ] && [ "$STAGES" != ingest ]; then
 	FP=$(freeport)
 	mkdir -p "$WORK/redis-features"
-	start redis-features redis-server --bind 127.0.0.1 --port "$FP" --save "" --appendonly no --dir "$WORK/redis-features"
+	start redis-features redis-server --bind 127.0.0.1 --port "$FP" --save "" --appendonly no --dir "$WORK/redis-features" $(sockargs "$WORK/redis-features")
 	for _ in $(seq 50); do redis-cli -p "$FP" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	FEATURE_ADDR=127.0.0.1:$FP
+	[ "$SOCKET" = 1 ] && FEATURE_ADDR=unix:$WORK/redis-features/redis.sock
 fi
 rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
 rcli DEL streamsafe:chat streamsafe:mod streamsafe:decisions streamsafe:executions streamsafe:deadletter >/dev/null
@@ -108,17 +119,17 @@ if [ "$RATE_LIMIT" = auto ]; then # per channel: twice the average share, so a s
 	RATE_LIMIT=$(( (2 * RATE + CHANNELS - 1) / CHANNELS ))
 fi
 chans=$(seq -s, -f 'simchan%g' 0 $((CHANNELS - 1)))
-start ingest env INGEST_TWITCH_URL="ws://127.0.0.1:$WSP/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR="127.0.0.1:$IHP" \
+start ingest env REDIS_ADDR="$SVC_REDIS_ADDR" INGEST_TWITCH_URL="ws://127.0.0.1:$WSP/" INGEST_CHANNELS="$chans" INGEST_HTTP_ADDR="127.0.0.1:$IHP" \
 	INGEST_JOIN_LIMIT=2000 INGEST_RATE_LIMIT="$RATE_LIMIT" INGEST_RATE_LIMIT_BURST="$((2 * RATE_LIMIT))" \
 	INGEST_CHAT_MAX_LEN=0 LOG_LEVEL=warn "$WORK/bin/ingest"
 wait_http "http://127.0.0.1:$IHP/ready" "ingest"
 if [ "$STAGES" != ingest ]; then
-	start decide env DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 DECIDE_FEATURE_REDIS_ADDR="$FEATURE_ADDR" \
+	start decide env REDIS_ADDR="$SVC_REDIS_ADDR" DECIDE_HTTP_ADDR="127.0.0.1:$DHP" DECIDE_DECISIONS_MAX_LEN=0 DECIDE_FEATURE_REDIS_ADDR="$FEATURE_ADDR" \
 		LOG_LEVEL=warn "$WORK/bin/decide"
 	wait_http "http://127.0.0.1:$DHP/ready" "decide"
 fi
 if [ "$STAGES" = all ]; then
-	start sink env SINK_HTTP_ADDR="127.0.0.1:$SHP" SINK_DIR="$WORK/data" SINK_FILE_AGE=5s LOG_LEVEL=warn "$WORK/bin/sink"
+	start sink env REDIS_ADDR="$SVC_REDIS_ADDR" SINK_HTTP_ADDR="127.0.0.1:$SHP" SINK_DIR="$WORK/data" SINK_FILE_AGE=5s LOG_LEVEL=warn "$WORK/bin/sink"
 	wait_http "http://127.0.0.1:$SHP/ready" "sink"
 fi
 log "running: $RATE msgs/s over $CHANNELS channels for ${DURATION}s (stages: $STAGES, per-channel limit $RATE_LIMIT/s)"

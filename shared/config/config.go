@@ -96,7 +96,7 @@ func (s *Secret) ResolveFile(file, envVar string) error {
 
 // Redis is the connection configuration of a Redis instance.
 type Redis struct {
-	Addr         string        `envconfig:"REDIS_ADDR" default:"127.0.0.1:6379" desc:"Redis host:port"`
+	Addr         string        `envconfig:"REDIS_ADDR" default:"127.0.0.1:6379" desc:"Redis host:port, or a Unix socket as unix:/path (or /path) for a Redis on the same host"`
 	Password     Secret        `envconfig:"REDIS_PASSWORD" desc:"Redis password (optional)"`
 	DB           int           `envconfig:"REDIS_DB" default:"0" desc:"Redis database number"`
 	DialTimeout  time.Duration `envconfig:"REDIS_DIAL_TIMEOUT" default:"2s" desc:"Redis connect timeout"`
@@ -120,10 +120,27 @@ func (r Redis) Validate() error {
 	return errors.Join(errs...)
 }
 
+// RedisNetwork splits a Redis address into go-redis's Network and Addr: a
+// Unix socket for "unix:/path", "unix:///path" or "/path", TCP otherwise.
+func RedisNetwork(addr string) (network, address string) {
+	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if p, ok := strings.CutPrefix(rest, "//"); ok {
+			rest = p
+		}
+		return "unix", rest
+	}
+	if strings.HasPrefix(addr, "/") {
+		return "unix", addr
+	}
+	return "tcp", addr
+}
+
 // Options returns go-redis client options for r.
 func (r Redis) Options() *redis.Options {
+	network, addr := RedisNetwork(r.Addr)
 	return &redis.Options{
-		Addr:         r.Addr,
+		Network:      network,
+		Addr:         addr,
 		Password:     r.Password.Reveal(),
 		DB:           r.DB,
 		DialTimeout:  r.DialTimeout,

@@ -76,3 +76,21 @@ func TestSecret_NeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisNetwork(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"127.0.0.1:6379":             {"tcp", "127.0.0.1:6379"},
+		"redis:6379":                 {"tcp", "redis:6379"},
+		"unix:/run/redis/redis.sock": {"unix", "/run/redis/redis.sock"},
+		"unix:///tmp/r.sock":         {"unix", "/tmp/r.sock"},
+		"/tmp/r.sock":                {"unix", "/tmp/r.sock"},
+	} {
+		n, a := RedisNetwork(in)
+		if n != want[0] || a != want[1] {
+			t.Errorf("RedisNetwork(%q) = %q, %q; want %q, %q", in, n, a, want[0], want[1])
+		}
+		if o := (Redis{Addr: in}).Options(); o.Network != want[0] || o.Addr != want[1] {
+			t.Errorf("Options() for REDIS_ADDR=%q: network %q, addr %q; want %q, %q", in, o.Network, o.Addr, want[0], want[1])
+		}
+	}
+}

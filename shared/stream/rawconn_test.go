@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,32 @@ func TestParseInt(t *testing.T) {
 		if _, ok := parseInt([]byte(in)); ok {
 			t.Errorf("parseInt(%q) ok, want not", in)
 		}
+	}
+}
+
+// A Redis on a Unix socket (REDIS_ADDR=unix:/path): RawConn and the fast
+// XREADGROUP reader dial it as go-redis does.
+func TestRawConn_UnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	redistest.Start(t, "--unixsocket", sock, "--unixsocketperm", "700")
+	opts := &redis.Options{Network: "unix", Addr: sock}
+	c := NewRawConn(opts)
+	defer c.Close()
+	c.Cmd(5)
+	for _, a := range []string{"XADD", "s", "*", "f", "v"} {
+		c.Arg(a)
+	}
+	c.Cmd(5)
+	for _, a := range []string{"XGROUP", "CREATE", "s", "g", "0"} {
+		c.Arg(a)
+	}
+	if rs, err := c.Do(context.Background(), time.Second, nil); err != nil || kinds(rs) != "$15 +0" {
+		t.Fatalf("XADD, XGROUP CREATE over a Unix socket = %s, %v; want $15 +0", kinds(rs), err)
+	}
+	r := newRESPReader(opts)
+	defer r.close()
+	msgs, _, err := r.xreadgroupFields(context.Background(), "g", "c", "s", ">", 10, -1, time.Second, false)
+	if err != nil || len(msgs) != 1 || msgs[0].Values["f"] != "v" {
+		t.Errorf("XREADGROUP over a Unix socket = %v, %v; want the entry f=v", msgs, err)
 	}
 }

@@ -54,11 +54,15 @@ func (r *respReader) dial(ctx context.Context) error {
 	}
 	var conn net.Conn
 	var err error
+	network := r.opts.Network
+	if network == "" {
+		network = "tcp"
+	}
 	if r.opts.TLSConfig != nil {
 		td := tls.Dialer{NetDialer: &d, Config: r.opts.TLSConfig}
-		conn, err = td.DialContext(ctx, "tcp", r.opts.Addr)
+		conn, err = td.DialContext(ctx, network, r.opts.Addr)
 	} else {
-		conn, err = d.DialContext(ctx, "tcp", r.opts.Addr)
+		conn, err = d.DialContext(ctx, network, r.opts.Addr)
 	}
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", r.opts.Addr, err)
