@@ -133,6 +133,9 @@ if [ "$STAGES" = all ]; then
 	wait_http "http://127.0.0.1:$SHP/ready" "sink"
 fi
 log "running: $RATE msgs/s over $CHANNELS channels for ${DURATION}s (stages: $STAGES, per-channel limit $RATE_LIMIT/s)"
+if [ "$STAGES" != ingest ]; then
+	log "decide: workers ${DECIDE_WORKERS:-default}, batch count ${DECIDE_BATCH_COUNT:-default}, feature store on the $FEATURE_REDIS Redis, $([ "$SOCKET" = 1 ] && echo "Unix sockets" || echo "TCP")"
+fi
 
 # Forced disconnects (abrupt closes, mid-line) are driven from here; RECONNECTs by the simulator.
 if [ "$DISCONNECT_EVERY" != 0 ]; then
