@@ -121,11 +121,7 @@ func (b *Batch) Settle(p redis.Pipeliner) {
 	ctx := context.Background()
 	now := time.Now()
 	for _, r := range b.rejects {
-		m := b.Msgs[r.i]
-		dl := DeadLetter{
-			SrcStream: b.Stream, SrcID: m.ID, Group: b.Group, Consumer: b.Consumer,
-			Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: valuesOf(b, r.i),
-		}
+		dl := b.deadLetter(r, now)
 		p.XAdd(ctx, b.c.deadLetterArgs(&dl))
 	}
 	ids := make([]string, len(b.Msgs))
@@ -137,35 +133,17 @@ func (b *Batch) Settle(p redis.Pipeliner) {
 
 // SettleRaw is Settle for a RawConn round trip: it queues on c (inside a
 // MULTI the caller opened and will EXEC) an XADD to the dead-letter stream
-// for every rejected entry and one XACK of every entry of the batch, and
-// returns how many commands it queued (the XACK last).
-func (b *Batch) SettleRaw(c *RawConn) int {
+// for every rejected entry and, last, one XACK of every entry of the batch.
+func (b *Batch) SettleRaw(c *RawConn) {
 	b.settled = true
 	if len(b.Msgs) == 0 {
-		return 0
+		return
 	}
 	now := time.Now()
 	for _, r := range b.rejects {
-		m := b.Msgs[r.i]
-		dl := DeadLetter{
-			SrcStream: b.Stream, SrcID: m.ID, Group: b.Group, Consumer: b.Consumer,
-			Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: valuesOf(b, r.i),
-		}
+		dl := b.deadLetter(r, now)
 		vals := dl.Values(nil)
-		maxLen := b.c.cfg.DeadLetterMaxLen
-		if maxLen > 0 {
-			c.Cmd(6 + len(vals))
-		} else {
-			c.Cmd(3 + len(vals))
-		}
-		c.Arg("XADD")
-		c.Arg(b.c.cfg.DeadLetter)
-		if maxLen > 0 { // as deadLetterArgs
-			c.Arg("MAXLEN")
-			c.Arg("~")
-			c.ArgInt(maxLen)
-		}
-		c.Arg("*")
+		c.XAdd(b.c.cfg.DeadLetter, b.c.cfg.DeadLetterMaxLen, len(vals))
 		for _, v := range vals {
 			c.ArgAny(v)
 		}
@@ -177,7 +155,14 @@ func (b *Batch) SettleRaw(c *RawConn) int {
 	for i := range b.Msgs {
 		c.Arg(b.Msgs[i].ID)
 	}
-	return len(b.rejects) + 1
+}
+
+// deadLetter is the dead letter of rejected entry r, dead at now.
+func (b *Batch) deadLetter(r reject, now time.Time) DeadLetter {
+	return DeadLetter{
+		SrcStream: b.Stream, SrcID: b.Msgs[r.i].ID, Group: b.Group, Consumer: b.Consumer,
+		Reason: r.reason, Deliveries: b.Deliveries[r.i], DeadAtUs: now.UnixMicro(), Payload: valuesOf(b, r.i),
+	}
 }
 
 // StillPending reports, for each of Msgs, whether it is still pending for

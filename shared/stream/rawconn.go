@@ -69,6 +69,25 @@ func (c *RawConn) ArgInt(i int64) {
 	c.ArgBytes(strconv.AppendInt(tmp[:0], i, 10))
 }
 
+// XAdd starts an XADD to stream ("XADD stream [MAXLEN ~ maxLen] *", the
+// trim only when maxLen > 0, as go-redis's XAddArgs with Approx); it must
+// be followed by exactly nvals field and value arguments.
+func (c *RawConn) XAdd(stream string, maxLen int64, nvals int) {
+	if maxLen > 0 {
+		c.Cmd(6 + nvals)
+	} else {
+		c.Cmd(3 + nvals)
+	}
+	c.Arg("XADD")
+	c.Arg(stream)
+	if maxLen > 0 {
+		c.Arg("MAXLEN")
+		c.Arg("~")
+		c.ArgInt(maxLen)
+	}
+	c.Arg("*")
+}
+
 // ArgAny appends a string, *string, []byte or integer argument (the forms
 // go-redis command arguments take here) as it is, and any other value as
 // fmt.Sprint formats it.

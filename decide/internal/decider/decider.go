@@ -121,8 +121,6 @@ type Decider struct {
 	// storeSem holds a token per batch in a feature-store round trip
 	// (Config.StoreConcurrency); nil: no cap.
 	storeSem chan struct{}
-	// xaddRaw is xaddHead as strings (Deps.RawBus).
-	xaddRaw []string
 	// raws are idle RawConns to Deps.RawBus (one per worker in use).
 	raws chan *stream.RawConn
 }
@@ -168,9 +166,6 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	}
 	d.xaddHead = append(d.xaddHead, "*")
 	if deps.RawBus != nil {
-		for _, a := range d.xaddHead {
-			d.xaddRaw = append(d.xaddRaw, fmt.Sprint(a))
-		}
 		d.raws = make(chan *stream.RawConn, 64)
 	}
 	return d, nil
@@ -372,9 +367,11 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		}
 	}
 
-	// 3. Decide every message. Each XADD's arguments are a slice of one
-	// batch-wide slab, its values *strings into sc.vals (no per-value
-	// boxing); both stay untouched until the transaction has run.
+	// 3. Decide every message. Over a RawConn (Deps.RawBus) each XADD is
+	// encoded into its buffer at once; through go-redis each XADD's
+	// arguments are a slice of one batch-wide slab, its values *strings
+	// into sc.vals (no per-value boxing), both untouched until the
+	// transaction has run.
 	var tx redis.Pipeliner
 	var raw *stream.RawConn
 	if d.raws != nil {
@@ -402,10 +399,7 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
 		if raw != nil {
 			dec.Encode(&sc.val)
-			raw.Cmd(len(d.xaddRaw) + 2*event.DecisionFields)
-			for _, a := range d.xaddRaw {
-				raw.Arg(a)
-			}
+			raw.XAdd(d.cfg.DecisionsStream, d.cfg.DecisionsMaxLen, 2*event.DecisionFields)
 			for k := range event.DecisionFields {
 				name, v := sc.val.Field(k)
 				raw.Arg(name)

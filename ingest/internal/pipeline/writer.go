@@ -185,19 +185,7 @@ func (w *Writer) send(ctx context.Context, batch []pending) []pending {
 		if p.kind == metrics.Mod {
 			st, maxLen = w.cfg.ModStream, w.cfg.ModMaxLen
 		}
-		n := 3 + len(p.vals)
-		if maxLen > 0 {
-			n += 3
-		}
-		w.raw.Cmd(n)
-		w.raw.Arg("XADD")
-		w.raw.Arg(st)
-		if maxLen > 0 {
-			w.raw.Arg("MAXLEN")
-			w.raw.Arg("~")
-			w.raw.ArgInt(maxLen)
-		}
-		w.raw.Arg("*")
+		w.raw.XAdd(st, maxLen, len(p.vals))
 		for _, v := range p.vals {
 			w.raw.ArgAny(v)
 		}
