@@ -283,10 +283,6 @@ local lnW = userTTL * 500
 local lnSet = {} -- bucket -> {field, user id, ...}
 
 -- 2. Compute every message's snapshot and apply the message.
--- A user without a history has a snapshot of zeros but for the channel's
--- part (the last four fields of snapFmt).
-local zeroUserSnap = string.rep('\0', snapLen - 16)
-local chanSnapFmt = '<i4i4i4i4'
 local users, raids = {}, {}
 local out = {}
 for i = 1, n do
@@ -305,13 +301,10 @@ for i = 1, n do
     if h ~= noHash and u.lh == h then same = 1 end
 
     -- The user's recent message times: trimmed to 60 s before this message
-    -- and to the newest maxRecent entries. (A user without a history, most
-    -- authors of a raid, takes a shorter path, here and below.)
-    local fresh = u.fresh
+    -- and to the newest maxRecent entries.
     local u10, u60 = 0, 0
-    local recent
-    if not fresh then recent = {} end
-    if not fresh and u.nrt > 0 then
+    local recent = {}
+    if u.nrt > 0 then
       local t = { sunpack(int64s(u.nrt), u.rt) }
       for j = 1, u.nrt do
         local x = t[j]
@@ -324,7 +317,7 @@ for i = 1, n do
         end
       end
     end
-    if not fresh then recent[#recent + 1] = ts end
+    recent[#recent + 1] = ts
 
     -- Channel velocity: the batch's earlier messages are in the ring.
     local sec = floor(ts / 1000)
@@ -343,12 +336,8 @@ for i = 1, n do
     local dup = 0
     if di > 0 then dup = dupCount(drings[di], floor(sec / 10)) end
 
-    if fresh then
-      snap = zeroUserSnap .. spack(chanSnapFmt, c10, c60, raidActive, dup)
-    else
-      snap = spack(snapFmt, u.n, u10, u60, u.first, u.last, same, u.sw, u.sd, u.st, u.hd, u.ht, u.hb,
-        u.lsa, u.lsw, c10, c60, raidActive, dup)
-    end
+    snap = spack(snapFmt, u.n, u10, u60, u.first, u.last, same, u.sw, u.sd, u.st, u.hd, u.ht, u.hb,
+      u.lsa, u.lsw, c10, c60, raidActive, dup)
 
     -- Apply the message.
     count(r, sec)
@@ -356,13 +345,9 @@ for i = 1, n do
     if u.first == 0 or ts < u.first then u.first = ts end
     if ts > u.last then u.last = ts end
     u.lh = h
-    if fresh then
-      u.nrt, u.rt, u.fresh = 1, spack('<i8', ts), nil
-    else
-      local from = mmax(1, #recent - maxRecent + 1)
-      u.nrt = #recent - from + 1
-      u.rt = spack(int64s(u.nrt), unpack(recent, from))
-    end
+    local from = mmax(1, #recent - maxRecent + 1)
+    u.nrt = #recent - from + 1
+    u.rt = spack(int64s(u.nrt), unpack(recent, from))
     local lb = floor(ts / lnW)
     if known and login ~= '' and (u.lg ~= login or floor(u.lgt / lnW) ~= lb) then
       local chName = ARGV[kCh + ci - 1]

@@ -66,7 +66,7 @@ local function userDecode(v)
     end
   end
   return { n = 0, first = 0, last = 0, sw = 0, sd = 0, st = 0, hd = 0, ht = 0, hb = 0, lsa = 0, lsw = 0, lgt = 0,
-    lh = noHash, nrt = 0, lg = '', rt = '', fresh = true }
+    lh = noHash, nrt = 0, lg = '', rt = '' }
 end
 
 -- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
