@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/streamsafe-rl/streamsafe/shared/event"
 )
 
 func main() {
@@ -335,8 +337,14 @@ func runSinkCheck(ctx context.Context, rdb *redis.Client, dir string, keys map[s
 }
 
 // chatLatency is simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).
+// tmi_sent_ts is the first value of the times field (chat schema 2) or a
+// field of its own (schema 1).
 func chatLatency(entryMs int64, v map[string]any) (float64, bool) {
-	ts, err := strconv.ParseInt(str(v["tmi_sent_ts"]), 10, 64)
+	sent := str(v[event.FieldTmiSentTs])
+	if times, ok := v[event.FieldTimes]; ok {
+		sent, _, _ = strings.Cut(str(times), ",")
+	}
+	ts, err := strconv.ParseInt(sent, 10, 64)
 	if err != nil || ts <= 0 {
 		return 0, false
 	}

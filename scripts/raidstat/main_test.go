@@ -20,8 +20,11 @@ func TestRun_CountsDuplicatesAndScrapes(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	for i := range 25 {
-		id := fmt.Sprintf("m%d", i%20) // 5 duplicates
-		vals := []any{"msg_id", id, "tmi_sent_ts", "999"}
+		id := fmt.Sprintf("m%d", i%20)                    // 5 duplicates
+		vals := []any{"msg_id", id, "tmi_sent_ts", "999"} // chat schema 1
+		if i%2 == 1 {
+			vals = []any{"msg_id", id, "times", "999,999000"} // chat schema 2
+		}
 		if i < 2 {
 			vals = append(vals, "failure_reason", "feature_store_timeout")
 		}
