@@ -486,17 +486,8 @@ func decodeDecision(d decoder) (Decision, error) {
 	x.TmiSentTsMs, x.ReceivedAtUs, x.DecidedAtUs, x.EventTimeMs = times[0], times[1], times[2], times[3]
 	var trust [len(DecisionTrustNames)]int64
 	d.intsInto(FieldTrust, trust[:])
-	flags := [len(DecisionTrustNames)]*bool{&x.Broadcaster, &x.Moderator, &x.VIP, &x.Subscriber, nil, // sub_months
-		&x.FirstMsg, &x.ReturningChatter, &x.IsReply, &x.IsAction}
-	for j, p := range flags {
-		switch {
-		case p == nil:
-		case trust[j] == 0 || trust[j] == 1:
-			*p = trust[j] == 1
-		default:
-			d.fail(FieldTrust, fmt.Errorf("%s: want 0 or 1, got %d", DecisionTrustNames[j], trust[j]))
-		}
-	}
+	d.flags(FieldTrust, DecisionTrustNames[:], trust[:], &x.Broadcaster, &x.Moderator, &x.VIP, &x.Subscriber, nil, // sub_months
+		&x.FirstMsg, &x.ReturningChatter, &x.IsReply, &x.IsAction)
 	x.SubMonths = int32(trust[4])
 	x.Features = d.float32s(FieldFeatures)
 	x.MsgFeatures = d.float64s(FieldMsgFeatures, 0)

@@ -63,9 +63,13 @@ func TestDecodeChat_Bad(t *testing.T) {
 		{"missing msg_id", func(m map[string]any) { delete(m, FieldMsgID) }, FieldMsgID},
 		{"empty msg_id", func(m map[string]any) { m[FieldMsgID] = "" }, FieldMsgID},
 		{"missing text", func(m map[string]any) { delete(m, FieldText) }, FieldText},
-		{"bad ts", func(m map[string]any) { m[FieldTmiSentTs] = "12x" }, FieldTmiSentTs},
-		{"bad bool", func(m map[string]any) { m[FieldVIP] = "yes" }, FieldVIP},
-		{"other version", func(m map[string]any) { m[FieldSchemaVersion] = "2" }, FieldSchemaVersion},
+		{"bad ts", func(m map[string]any) { m[FieldTimes] = "12x,5" }, FieldTimes},
+		{"one time", func(m map[string]any) { m[FieldTimes] = "12" }, FieldTimes},
+		{"three times", func(m map[string]any) { m[FieldTimes] = "1,2,3" }, FieldTimes},
+		{"bad flag", func(m map[string]any) { m[FieldTrust] = "0,0,2,0,0,0,0" }, FieldTrust},
+		{"short trust", func(m map[string]any) { m[FieldTrust] = "0,0,0" }, FieldTrust},
+		{"bad is_action", func(m map[string]any) { m[FieldTextMeta] = "yes,0,0" }, FieldTextMeta},
+		{"other version", func(m map[string]any) { m[FieldSchemaVersion] = "3" }, FieldSchemaVersion},
 		{"no version", func(m map[string]any) { delete(m, FieldSchemaVersion) }, FieldSchemaVersion},
 		{"wrong type", func(m map[string]any) { m[FieldRoomID] = 7 }, FieldRoomID},
 	}
@@ -84,6 +88,14 @@ func TestDecodeChat_Bad(t *testing.T) {
 	m["some_future_field"] = "x"
 	if _, err := DecodeChat(m); err != nil {
 		t.Errorf("unknown field: DecodeChat = %v, want nil", err)
+	}
+	// Absent groups are zero (as absent fields were in version 1).
+	m = good()
+	delete(m, FieldTimes)
+	delete(m, FieldTrust)
+	delete(m, FieldTextMeta)
+	if c, err := DecodeChat(m); err != nil || c.TmiSentTsMs != 0 || c.Subscriber || c.EmoteCount != 0 {
+		t.Errorf("no groups: DecodeChat = %+v, %v; want zero values", c, err)
 	}
 }
 
@@ -115,31 +127,52 @@ func TestAction_ParseString(t *testing.T) {
 }
 
 func TestChatValues_AppendArgsMatchesValues(t *testing.T) {
-	c := Chat{MsgID: "m", RoomID: "1", Channel: "c", UserID: "2", Login: "l", DisplayName: "L", Text: "hi",
+	plain := Chat{MsgID: "m", RoomID: "1", Channel: "c", UserID: "2", Login: "l", DisplayName: "L", Text: "hi",
 		IsAction: true, TmiSentTsMs: 1700000000000, ReceivedAtUs: 1700000000000123, Subscriber: true, SubMonths: 7,
-		ReplyParentMsgID: "p", EmoteCount: 2, EmoteChars: 9}
-	want := c.Values(nil)
-	var v ChatValues
-	c.Encode(&v)
-	got := v.AppendArgs(nil)
-	if len(got) != len(want) || len(want) != 2*ChatFields {
-		t.Fatalf("AppendArgs gave %d args, Values %d, want %d", len(got), len(want), 2*ChatFields)
-	}
-	for i := range want {
-		g := got[i]
-		if p, ok := g.(*string); ok {
-			g = *p
+		EmoteCount: 2, EmoteChars: 9}
+	reply := plain
+	reply.ReplyParentMsgID, reply.ReplyParentDisplayName = "p", "P, the parent" // a comma stays in its own field
+	for _, tt := range []struct {
+		name   string
+		c      Chat
+		fields int
+	}{{"plain", plain, chatRequired}, {"reply", reply, chatRequired + 2}} {
+		c := tt.c
+		want := c.Values(nil)
+		var v ChatValues
+		c.Encode(&v)
+		got := v.AppendArgs(nil)
+		if len(got) != len(want) || len(want) != 2*tt.fields {
+			t.Fatalf("%s: AppendArgs gave %d args, Values %d, want %d", tt.name, len(got), len(want), 2*tt.fields)
 		}
-		if g != want[i] {
-			t.Errorf("arg %d = %v, want %v", i, g, want[i])
+		for i := range want {
+			g := got[i]
+			if p, ok := g.(*string); ok {
+				g = *p
+			}
+			if g != want[i] {
+				t.Errorf("%s: arg %d = %v, want %v", tt.name, i, g, want[i])
+			}
+		}
+		m := map[string]any{}
+		for i := 0; i < len(got); i += 2 {
+			m[got[i].(string)] = got[i+1]
+		}
+		back, err := DecodeChat(m)
+		if err != nil || back != c {
+			t.Errorf("%s: DecodeChat(AppendArgs) = %+v, %v; want %+v", tt.name, back, err, c)
 		}
 	}
-	m := map[string]any{}
-	for i := 0; i < len(got); i += 2 {
-		m[got[i].(string)] = got[i+1]
+	// The wire form of the groups.
+	m := toMap(t, plain.Values(nil))
+	for f, w := range map[string]string{FieldSchemaVersion: "2", FieldTimes: "1700000000000,1700000000000123", FieldTrust: "0,0,0,1,7,0,0", FieldTextMeta: "1,2,9"} {
+		if m[f] != w {
+			t.Errorf("%s = %q, want %q", f, m[f], w)
+		}
 	}
-	back, err := DecodeChat(m)
-	if err != nil || back != c {
-		t.Errorf("DecodeChat(AppendArgs) = %+v, %v; want %+v", back, err, c)
+	for _, f := range []string{FieldReplyMsgID, FieldReplyLogin, FieldReplyDisplay, FieldSourceRoomID, FieldTmiSentTs, FieldVIP} {
+		if _, ok := m[f]; ok {
+			t.Errorf("plain message has field %s", f)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -65,11 +66,38 @@ func TestDecodeFields_SameAsMap(t *testing.T) {
 		}
 	}
 	for _, c := range eventtest.Chats() {
-		for vname, kv := range variants(c.Values(nil)) {
+		kvs := variants(c.Values(nil))
+		for vname, kv := range variants(eventtest.ChatV1Values(c)) {
+			kvs["version 1 "+vname] = kv
+		}
+		for vname, kv := range kvs {
 			f, m := flatAndMap(kv)
 			check(t, "chat "+vname, kv,
 				func() (any, error) { return event.DecodeChatFields(f) },
 				func() (any, error) { return event.DecodeChat(m) })
+		}
+	}
+}
+
+// TestDecodeChat_Version1 decodes entries in the version 1 layout, which
+// an ingest before version 2 wrote: the same event, and version 1's checks.
+func TestDecodeChat_Version1(t *testing.T) {
+	for name, in := range eventtest.Chats() {
+		f, m := flatAndMap(eventtest.ChatV1Values(in))
+		if m[event.FieldSchemaVersion] != "1" || m[event.FieldTmiSentTs] != fmt.Sprint(in.TmiSentTsMs) {
+			t.Fatalf("not a version 1 entry: %v", m)
+		}
+		got, err := event.DecodeChatFields(f)
+		if err != nil || got != in {
+			t.Errorf("%s: DecodeChatFields(version 1) = %+v, %v; want %+v", name, got, err, in)
+		}
+	}
+	for field, bad := range map[string]string{event.FieldTmiSentTs: "12x", event.FieldVIP: "yes", event.FieldEmoteCount: "many"} {
+		_, m := flatAndMap(eventtest.ChatV1Values(eventtest.Chats()["plain"]))
+		m[field] = bad
+		var de *event.DecodeError
+		if _, err := event.DecodeChat(m); !errors.As(err, &de) || de.Field != field {
+			t.Errorf("version 1 with %s=%q: DecodeChat = %v, want DecodeError on it", field, bad, err)
 		}
 	}
 }

@@ -44,7 +44,8 @@ func (c Chat) MarshalJSON() ([]byte, error) {
 	}{ChatSchemaVersion, plain(c)})
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes.
+// UnmarshalJSON reads the form MarshalJSON writes, of schema version 2 or
+// 1 (their JSON forms differ only in schema_version).
 func (c *Chat) UnmarshalJSON(b []byte) error {
 	type plain Chat
 	var x Chat
@@ -55,8 +56,10 @@ func (c *Chat) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode chat json: %w", err)
 	}
-	if err := checkVersion(aux.SchemaVersion, ChatSchemaVersion, "chat"); err != nil {
-		return err
+	if aux.SchemaVersion == nil || *aux.SchemaVersion != ChatSchemaVersion1 { // version 1's JSON form is the same
+		if err := checkVersion(aux.SchemaVersion, ChatSchemaVersion, "chat"); err != nil {
+			return err
+		}
 	}
 	*c = x
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,11 +130,15 @@ func TestJSON_UnmarshalVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		b, _ := json.Marshal(tt.in)
-		other := strings.Replace(string(b), `"schema_version":"1"`, `"schema_version":"2"`, 1)
-		if err := json.Unmarshal([]byte(other), tt.out); !errors.As(err, &de) || de.Field != event.FieldSchemaVersion {
-			t.Errorf("%s: Unmarshal(version 2) = %v, want DecodeError on schema_version", tt.name, err)
+		cur := regexp.MustCompile(`"schema_version":"[0-9]+",?`).FindString(string(b))
+		if cur == "" {
+			t.Fatalf("%s: no schema_version in %s", tt.name, b)
 		}
-		none := strings.Replace(string(b), `"schema_version":"1",`, ``, 1)
+		other := strings.Replace(string(b), cur, `"schema_version":"9",`, 1)
+		if err := json.Unmarshal([]byte(other), tt.out); !errors.As(err, &de) || de.Field != event.FieldSchemaVersion {
+			t.Errorf("%s: Unmarshal(version 9) = %v, want DecodeError on schema_version", tt.name, err)
+		}
+		none := strings.Replace(string(b), cur, ``, 1)
 		if err := json.Unmarshal([]byte(none), tt.out); !errors.As(err, &de) || de.Field != event.FieldSchemaVersion {
 			t.Errorf("%s: Unmarshal(no version) = %v, want DecodeError on schema_version", tt.name, err)
 		}
@@ -142,6 +147,21 @@ func TestJSON_UnmarshalVersion(t *testing.T) {
 	bad := strings.Replace(string(b), `"00c0ffee0000beef"`, `"C0FFEE"`, 1)
 	if err := json.Unmarshal([]byte(bad), new(event.Decision)); !errors.As(err, &de) || de.Field != event.FieldTextHash {
 		t.Errorf("Unmarshal(bad text_hash) = %v, want DecodeError on text_hash", err)
+	}
+}
+
+// TestChat_JSONVersion1 reads a chat's JSON form written as version 1: the
+// same properties, so it is still accepted.
+func TestChat_JSONVersion1(t *testing.T) {
+	want := eventtest.Chats()["reply"]
+	b, _ := json.Marshal(want)
+	v1 := strings.Replace(string(b), `"schema_version":"`+event.ChatSchemaVersion+`"`, `"schema_version":"1"`, 1)
+	if v1 == string(b) {
+		t.Fatalf("no schema_version %q in %s", event.ChatSchemaVersion, b)
+	}
+	var got event.Chat
+	if err := json.Unmarshal([]byte(v1), &got); err != nil || got != want {
+		t.Errorf("Unmarshal(version 1) = %+v, %v; want %+v", got, err, want)
 	}
 }
 

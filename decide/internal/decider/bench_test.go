@@ -146,7 +146,7 @@ func BenchmarkDecider_Batch(b *testing.B) {
 						seq++
 						v := batch.Msgs[i].Values
 						v[event.FieldMsgID] = strconv.FormatInt(seq, 10)
-						v[event.FieldTmiSentTs] = strconv.FormatInt(t0+seq/30, 10) // 30k messages per second
+						v[event.FieldTimes] = strconv.FormatInt(t0+seq/30, 10) + ",0" // 30k messages per second
 						v[event.FieldChannel] = chans[seq*7%100]
 						v[event.FieldUserID] = users[seq*7919%50_000]
 					}

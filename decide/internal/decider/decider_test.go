@@ -17,6 +17,7 @@ import (
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
 	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/event/eventtest"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
 	"github.com/streamsafe-rl/streamsafe/shared/stream"
 )
@@ -135,9 +136,8 @@ func TestDecider_FailOpenAndRecovery(t *testing.T) {
 func TestDecider_MalformedEntries(t *testing.T) {
 	e := newEnv(t, envOpts{workers: 1})
 	good := chat("u", t0, "ok")
-	vals := func(edit func(m map[string]any)) []any {
-		c := chat("u", t0, "hi")
-		kv := c.Values(nil)
+	// edited returns an entry's field/value pairs with edit applied.
+	edited := func(kv []any, edit func(m map[string]any)) []any {
 		m := map[string]any{}
 		for i := 0; i < len(kv); i += 2 {
 			m[kv[i].(string)] = kv[i+1]
@@ -149,6 +149,9 @@ func TestDecider_MalformedEntries(t *testing.T) {
 		}
 		return out
 	}
+	c := chat("u", t0, "hi")
+	vals := func(edit func(m map[string]any)) []any { return edited(c.Values(nil), edit) }
+	v1 := func(edit func(m map[string]any)) []any { return edited(eventtest.ChatV1Values(c), edit) }
 	huge := strings.Repeat("A", 1<<20)
 	type want struct {
 		decided bool
@@ -164,11 +167,14 @@ func TestDecider_MalformedEntries(t *testing.T) {
 		{"huge_text", vals(func(m map[string]any) { m[event.FieldText] = huge }), want{true, ""}},
 		{"invalid_utf8", vals(func(m map[string]any) { m[event.FieldText] = "\xff\xfe\xfd bad \xc3" }), want{true, ""}},
 		{"missing_text", vals(func(m map[string]any) { delete(m, event.FieldText) }), want{true, event.FailureBadInput}},
-		{"non_numeric_ts", vals(func(m map[string]any) { m[event.FieldTmiSentTs] = "soon" }), want{true, event.FailureBadInput}},
-		{"non_numeric_months", vals(func(m map[string]any) { m[event.FieldSubMonths] = "1e3" }), want{true, event.FailureBadInput}},
-		{"bad_bool", vals(func(m map[string]any) { m[event.FieldModerator] = "yes" }), want{true, event.FailureBadInput}},
-		{"schema_v2", vals(func(m map[string]any) { m[event.FieldSchemaVersion] = "2" }), want{true, event.FailureBadInput}},
-		{"negative_numbers", vals(func(m map[string]any) { m[event.FieldEmoteCount] = "-5"; m[event.FieldSubMonths] = "-9" }), want{true, ""}},
+		{"non_numeric_ts", vals(func(m map[string]any) { m[event.FieldTimes] = "soon,1" }), want{true, event.FailureBadInput}},
+		{"short_times", vals(func(m map[string]any) { m[event.FieldTimes] = "1700000000000" }), want{true, event.FailureBadInput}},
+		{"non_numeric_months", vals(func(m map[string]any) { m[event.FieldTrust] = "0,0,0,1,1e3,0,0" }), want{true, event.FailureBadInput}},
+		{"bad_bool", vals(func(m map[string]any) { m[event.FieldTrust] = "0,yes,0,0,0,0,0" }), want{true, event.FailureBadInput}},
+		{"schema_v9", vals(func(m map[string]any) { m[event.FieldSchemaVersion] = "9" }), want{true, event.FailureBadInput}},
+		{"negative_numbers", vals(func(m map[string]any) { m[event.FieldTextMeta] = "0,-5,0"; m[event.FieldTrust] = "0,0,0,0,-9,0,0" }), want{true, ""}},
+		{"schema_v1", eventtest.ChatV1Values(good), want{true, ""}}, // written by an ingest before version 2
+		{"schema_v1_bad_ts", v1(func(m map[string]any) { m[event.FieldTmiSentTs] = "soon" }), want{true, event.FailureBadInput}},
 		{"no_msg_id", vals(func(m map[string]any) { delete(m, event.FieldMsgID) }), want{false, ""}},
 		{"garbage", []any{"x", "y"}, want{false, ""}},
 	}

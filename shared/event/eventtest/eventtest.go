@@ -217,3 +217,28 @@ func Chats() map[string]event.Chat {
 	reply.Text = "@PL Kappa"
 	return map[string]event.Chat{"plain": c, "action": action, "reply": reply}
 }
+
+// ChatV1Values returns c's stream field/value pairs in chat schema version
+// 1 (one field per value, every field present), the layout an ingest
+// before version 2 wrote, for tests that decoders still read it.
+func ChatV1Values(c event.Chat) []any {
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return []any{
+		event.FieldSchemaVersion, event.ChatSchemaVersion1, event.FieldMsgID, c.MsgID, event.FieldRoomID, c.RoomID,
+		event.FieldChannel, c.Channel, event.FieldUserID, c.UserID, event.FieldLogin, c.Login,
+		event.FieldDisplayName, c.DisplayName, event.FieldText, c.Text, event.FieldIsAction, b(c.IsAction),
+		event.FieldTmiSentTs, i(c.TmiSentTsMs), event.FieldReceivedAtUs, i(c.ReceivedAtUs),
+		event.FieldBroadcaster, b(c.Broadcaster), event.FieldModerator, b(c.Moderator), event.FieldVIP, b(c.VIP),
+		event.FieldSubscriber, b(c.Subscriber), event.FieldSubMonths, i(int64(c.SubMonths)),
+		event.FieldFirstMsg, b(c.FirstMsg), event.FieldReturning, b(c.ReturningChatter),
+		event.FieldReplyMsgID, c.ReplyParentMsgID, event.FieldReplyLogin, c.ReplyParentLogin,
+		event.FieldReplyDisplay, c.ReplyParentDisplayName, event.FieldSourceRoomID, c.SourceRoomID,
+		event.FieldEmoteCount, i(int64(c.EmoteCount)), event.FieldEmoteChars, i(int64(c.EmoteChars)),
+	}
+}
