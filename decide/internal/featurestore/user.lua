@@ -70,8 +70,16 @@ local function userDecode(v)
 end
 
 -- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
--- small enough for unpack and returns the replies concatenated.
+-- small enough for unpack and returns the replies concatenated (the reply
+-- itself when one slice does: no copy).
 local function calls(cmd, key, list, from, to)
+  if to < from then return {} end
+  if to - from < 4000 then
+    local part
+    if key then part = redis.call(cmd, key, unpack(list, from, to)) else part = redis.call(cmd, unpack(list, from, to)) end
+    if type(part) == 'table' then return part end
+    return {}
+  end
   local res = {}
   for a = from, to, 4000 do
     local b = mmin(a + 3999, to)
@@ -108,19 +116,25 @@ local function bucketLoad(prefix, width, late, fields, n, sec)
   local bs = { b, b - 1 }
   if (b + 1) * width - sec <= late then bs = { b + 1, b, b - 1 } end
   local vals, found = {}, {}
-  local idx = {}
-  for j = 1, n do idx[j] = j end
+  local idx = nil -- nil: every field (the first bucket)
   for _, bk in ipairs(bs) do
-    if #idx == 0 then break end
-    local names = {}
-    for k = 1, #idx do names[k] = fields[idx[k]] end
-    local got = calls('HMGET', prefix .. bk, names, 1, #names)
+    local names, m = fields, n
+    if idx then
+      m = #idx
+      if m == 0 then break end
+      names = {}
+      for k = 1, m do names[k] = fields[idx[k]] end
+    end
+    if m == 0 then break end
+    local got = calls('HMGET', prefix .. bk, names, 1, m)
     local rest = {}
-    for k = 1, #idx do
+    for k = 1, m do
+      local j = k
+      if idx then j = idx[k] end
       if got[k] then
-        vals[idx[k]], found[idx[k]] = got[k], bk
+        vals[j], found[j] = got[k], bk
       else
-        rest[#rest + 1] = idx[k]
+        rest[#rest + 1] = j
       end
     end
     idx = rest
