@@ -27,8 +27,8 @@ type RawConn struct {
 	n   int         // commands in buf
 }
 
-// NewRawConn returns a RawConn that dials opts.Addr (with opts' TLS,
-// username, password and DB) when first used.
+// NewRawConn returns a RawConn that dials opts.Addr (with opts' network,
+// Dialer or TLS, username, password and DB) when first used.
 func NewRawConn(opts *redis.Options) *RawConn {
 	return &RawConn{r: &respReader{opts: opts}}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +215,30 @@ func TestRawConn_UnixSocket(t *testing.T) {
 	msgs, _, err := r.xreadgroupFields(context.Background(), "g", "c", "s", ">", 10, -1, time.Second, false)
 	if err != nil || len(msgs) != 1 || msgs[0].Values["f"] != "v" {
 		t.Errorf("XREADGROUP over a Unix socket = %v, %v; want the entry f=v", msgs, err)
+	}
+}
+
+// TestRawConn_Dialer: a Dialer in the options is used for every dial (as
+// go-redis does), so a caller can route or wrap the connection.
+func TestRawConn_Dialer(t *testing.T) {
+	addr := redistest.Start(t)
+	var dials atomic.Int32
+	opts := &redis.Options{Addr: "not-a-host:1", Dialer: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	c := NewRawConn(opts)
+	defer c.Close()
+	for range 2 {
+		c.Cmd(1)
+		c.Arg("PING")
+		if rs, err := c.Do(context.Background(), time.Second, nil); err != nil || kinds(rs) != "+0" {
+			t.Fatalf("PING through the Dialer = %s, %v; want +0", kinds(rs), err)
+		}
+		c.Close()
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("Dialer called %d times, want 2 (one per connection)", n)
 	}
 }

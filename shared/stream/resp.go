@@ -58,10 +58,13 @@ func (r *respReader) dial(ctx context.Context) error {
 	if network == "" {
 		network = "tcp"
 	}
-	if r.opts.TLSConfig != nil {
+	switch {
+	case r.opts.Dialer != nil: // as go-redis: the caller's dialer (it does TLS itself)
+		conn, err = r.opts.Dialer(ctx, network, r.opts.Addr)
+	case r.opts.TLSConfig != nil:
 		td := tls.Dialer{NetDialer: &d, Config: r.opts.TLSConfig}
 		conn, err = td.DialContext(ctx, network, r.opts.Addr)
-	} else {
+	default:
 		conn, err = d.DialContext(ctx, network, r.opts.Addr)
 	}
 	if err != nil {
