@@ -157,7 +157,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DecisionsStream: cfg.Keys.Decisions, DecisionsMaxLen: cfg.DecisionsMaxLen,
 		Budget: cfg.Budget, WriteTimeout: cfg.CallTimeout, StoreConcurrency: cfg.FeatureConcurrency,
 	}, decider.Deps{
-		Core: core, Store: store, Bus: bus, RawBus: cfg.busOptions(), Executor: exec, Allow: pol.AllowList(), Terms: pol.Terms(),
+		Core: core, Store: store, Bus: cfg.busOptions(), Executor: exec, Allow: pol.AllowList(), Terms: pol.Terms(),
 		Log: log.With(logging.KeyComponent, "decider"), Metrics: m,
 	})
 	if err != nil {

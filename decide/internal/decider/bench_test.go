@@ -28,29 +28,6 @@ func (nullStore) SnapshotsSys(_ context.Context, msgs []featurestore.Msg, out []
 
 func (nullStore) ApplySys(context.Context, []featurestore.SysAction) (int, error) { return 0, nil }
 
-// nullBus accepts the batch's transaction without sending it anywhere.
-type nullBus struct{ redis.Cmdable }
-
-func (nullBus) TxPipeline() redis.Pipeliner { return &nullTx{} }
-
-type nullTx struct {
-	redis.Pipeliner
-	n int
-}
-
-func (t *nullTx) Do(ctx context.Context, args ...any) *redis.Cmd {
-	t.n++
-	return redis.NewCmd(ctx, args...)
-}
-
-func (t *nullTx) XAck(ctx context.Context, _, _ string, _ ...string) *redis.IntCmd {
-	return redis.NewIntCmd(ctx, "xack")
-}
-
-func (t *nullTx) Exec(ctx context.Context) ([]redis.Cmder, error) {
-	return []redis.Cmder{redis.NewStringCmd(ctx, "xadd")}, nil
-}
-
 // benchBatch returns n chat entries as a consumer would hand them over.
 func benchBatch(n int) *stream.Batch {
 	texts := []string{
@@ -74,34 +51,32 @@ func benchBatch(n int) *stream.Batch {
 }
 
 // BenchmarkDecider_Batch measures HandleBatch for a batch of 100: decode,
-// features, store, score, clamp, encode, write. redis=false replaces the
-// feature store and the bus with no-ops (the CPU cost of the decision
-// path); redis=true uses real Redis servers (one for the bus, one for the
-// feature store) on loopback, gives every message a new msg id and time
-// (one allocation per message, in the benchmark) and the load test's mix of
-// authors (any of 50,000 users in any of 100 channels), and reports each
-// Redis server's CPU per decision (INFO cpu): bus-us (the MULTI/EXEC of
-// decisions and acks) and store-us (the feature-store scripts).
-// cpu-us/decision is this process's CPU (getrusage) per decision.
-//
-// The redis=true runs write decisions as decide's main does, over RawConns
-// (Deps.RawBus); goredis=true writes them through go-redis instead.
+// features, store, score, clamp, encode, write. redis=bus replaces the
+// feature store with a no-op (the decision path and its write);
+// redis=true also uses a real feature store: two Redis servers (one for
+// the bus, one for the feature store) on loopback. Every message gets a
+// new msg id and time (one allocation per message, in the benchmark) and
+// the load test's mix of authors (any of 50,000 users in any of 100
+// channels). It reports each Redis server's CPU per decision (INFO cpu):
+// bus-us (the MULTI/EXEC of decisions and acks) and store-us (the
+// feature-store scripts); cpu-us/decision is this process's CPU
+// (getrusage) per decision.
 func BenchmarkDecider_Batch(b *testing.B) {
 	const n = 100
-	for _, mode := range []struct{ withRedis, goRedis bool }{{false, false}, {true, false}, {true, true}} {
-		withRedis := mode.withRedis
-		name := fmt.Sprintf("redis=%v/batch=%d", withRedis, n)
-		if mode.goRedis {
-			name = fmt.Sprintf("redis=true/goredis=true/batch=%d", n)
+	for _, withStore := range []bool{false, true} {
+		name := fmt.Sprintf("redis=bus/batch=%d", n)
+		if withStore {
+			name = fmt.Sprintf("redis=true/batch=%d", n)
 		}
 		b.Run(name, func(b *testing.B) {
-			deps := Deps{Core: testCore(b, 0.05), Terms: testTerms(b), Log: logging.Discard()}
-			var servers []*redis.Client
-			if withRedis {
-				bus := newRedis(b, redistest.Start(b))
-				if err := bus.XGroupCreateMkStream(context.Background(), "streamsafe:chat", "decide", "0").Err(); err != nil {
-					b.Fatal(err)
-				}
+			deps := Deps{Core: testCore(b, 0.05), Terms: testTerms(b), Log: logging.Discard(), Store: nullStore{}}
+			bus := newRedis(b, redistest.Start(b))
+			if err := bus.XGroupCreateMkStream(context.Background(), "streamsafe:chat", "decide", "0").Err(); err != nil {
+				b.Fatal(err)
+			}
+			deps.Bus = bus.Options()
+			servers := []*redis.Client{bus}
+			if withStore {
 				fs := newRedis(b, redistest.Start(b))
 				cfg := featurestore.DefaultConfig()
 				cfg.Timeout = time.Second
@@ -109,13 +84,8 @@ func BenchmarkDecider_Batch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				deps.Bus, deps.Store = bus, store
-				if !mode.goRedis {
-					deps.RawBus = bus.Options()
-				}
-				servers = []*redis.Client{bus, fs}
-			} else {
-				deps.Bus, deps.Store = nullBus{}, nullStore{}
+				deps.Store = store
+				servers = append(servers, fs)
 			}
 			d, err := New(Config{DecisionsStream: "streamsafe:decisions", DecisionsMaxLen: 10_000, Budget: time.Second}, deps)
 			if err != nil {
@@ -133,33 +103,30 @@ func BenchmarkDecider_Batch(b *testing.B) {
 			for i := range users {
 				users[i] = fmt.Sprint(30_000_000 + i)
 			}
-			var bus0, fs0 float64
-			if withRedis {
-				bus0, fs0 = redistest.CPU(b, servers[0].Options().Addr), redistest.CPU(b, servers[1].Options().Addr)
+			cpu0 := make([]float64, len(servers))
+			for i, s := range servers {
+				cpu0[i] = redistest.CPU(b, s.Options().Addr)
 			}
-			cpu0 := processCPU(b)
+			proc0 := processCPU(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				batch.ReadAt = time.Now()
-				if withRedis {
-					for i := range batch.Msgs {
-						seq++
-						v := batch.Msgs[i].Values
-						v[event.FieldMsgID] = strconv.FormatInt(seq, 10)
-						v[event.FieldTimes] = strconv.FormatInt(t0+seq/30, 10) + ",0" // 30k messages per second
-						v[event.FieldChannel] = chans[seq*7%100]
-						v[event.FieldUserID] = users[seq*7919%50_000]
-					}
+				for i := range batch.Msgs {
+					seq++
+					v := batch.Msgs[i].Values
+					v[event.FieldMsgID] = strconv.FormatInt(seq, 10)
+					v[event.FieldTimes] = strconv.FormatInt(t0+seq/30, 10) + ",0" // 30k messages per second
+					v[event.FieldChannel] = chans[seq*7%100]
+					v[event.FieldUserID] = users[seq*7919%50_000]
 				}
 				if err := d.HandleBatch(ctx, batch); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/decision")
-			b.ReportMetric((processCPU(b)-cpu0)*1e6/float64(b.N*n), "cpu-us/decision")
-			if withRedis {
-				b.ReportMetric((redistest.CPU(b, servers[0].Options().Addr)-bus0)*1e6/float64(b.N*n), "bus-us/decision")
-				b.ReportMetric((redistest.CPU(b, servers[1].Options().Addr)-fs0)*1e6/float64(b.N*n), "store-us/decision")
+			b.ReportMetric((processCPU(b)-proc0)*1e6/float64(b.N*n), "cpu-us/decision")
+			for i, unit := range []string{"bus-us/decision", "store-us/decision"}[:len(servers)] {
+				b.ReportMetric((redistest.CPU(b, servers[i].Options().Addr)-cpu0[i])*1e6/float64(b.N*n), unit)
 			}
 		})
 	}

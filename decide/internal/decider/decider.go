@@ -55,12 +55,11 @@ type Config struct {
 type Deps struct {
 	Core  *Core
 	Store Store
-	Bus   redis.Cmdable // the stream bus: decisions are written and inputs acked here
-	// RawBus, when set, names the stream bus for connections of the
-	// Decider's own (stream.RawConn) that write decisions and acks with
-	// the RESP encoded straight into one buffer, instead of through Bus
-	// (go-redis). Close the Decider to close them.
-	RawBus   *redis.Options
+	// Bus names the stream bus. Decisions are written and inputs acked
+	// there over connections of the Decider's own (stream.RawConn), the
+	// RESP encoded straight into one buffer. Close the Decider to close
+	// them.
+	Bus      *redis.Options
 	Executor executor.Submitter // nil: decisions are logged, never executed
 	Allow    *features.LinkAllowList
 	Terms    *features.BlockedTerms
@@ -116,12 +115,10 @@ type Decider struct {
 	// sysHandoff is how long RunSys leaves handed-over actions for the next
 	// batch to take along (defaultSysHandoff).
 	sysHandoff time.Duration
-	// xaddHead starts every decision's XADD: "xadd", stream, [maxlen ~ N,] "*".
-	xaddHead []any
 	// storeSem holds a token per batch in a feature-store round trip
 	// (Config.StoreConcurrency); nil: no cap.
 	storeSem chan struct{}
-	// raws are idle RawConns to Deps.RawBus (one per worker in use).
+	// raws are idle RawConns to Deps.Bus (one per worker in use).
 	raws chan *stream.RawConn
 }
 
@@ -160,21 +157,14 @@ func New(cfg Config, deps Deps) (*Decider, error) {
 	if cfg.StoreConcurrency > 0 {
 		d.storeSem = make(chan struct{}, cfg.StoreConcurrency)
 	}
-	d.xaddHead = []any{"xadd", cfg.DecisionsStream}
-	if cfg.DecisionsMaxLen > 0 {
-		d.xaddHead = append(d.xaddHead, "maxlen", "~", cfg.DecisionsMaxLen)
-	}
-	d.xaddHead = append(d.xaddHead, "*")
-	if deps.RawBus != nil {
-		d.raws = make(chan *stream.RawConn, 64)
-	}
+	d.raws = make(chan *stream.RawConn, 64)
 	return d, nil
 }
 
-// Close closes the idle connections of Deps.RawBus. Call it once no batch
+// Close closes the idle connections of Deps.Bus. Call it once no batch
 // is being handled.
 func (d *Decider) Close() {
-	for d.raws != nil {
+	for {
 		select {
 		case c := <-d.raws:
 			c.Close()
@@ -189,7 +179,7 @@ func (d *Decider) getRaw() *stream.RawConn {
 	case c := <-d.raws:
 		return c
 	default:
-		return stream.NewRawConn(d.deps.RawBus)
+		return stream.NewRawConn(d.deps.Bus)
 	}
 }
 
@@ -230,10 +220,8 @@ type scratch struct {
 	dec   event.Decision
 	sys   []featurestore.SysAction
 	out   []decided
-	vals  []event.DecisionValues // encoded decisions, by item
-	args  []any                  // XADD arguments of the batch
-	val   event.DecisionValues   // the decision being written (Deps.RawBus)
-	reps  []stream.Reply         // replies of the raw transaction
+	val   event.DecisionValues // the decision being written
+	reps  []stream.Reply       // replies of the transaction
 }
 
 // decided is what is left of a decision after it was queued for writing.
@@ -260,8 +248,6 @@ func (sc *scratch) reset(n int) {
 func (sc *scratch) release() {
 	clear(sc.items)
 	clear(sc.smsgs)
-	clear(sc.vals)
-	clear(sc.args)
 	sc.val = event.DecisionValues{}
 	sc.dec = event.Decision{Features: sc.dec.Features[:0], ClampRules: sc.dec.ClampRules[:0], MsgFeatures: sc.dec.MsgFeatures[:0]}
 }
@@ -367,71 +353,37 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 		}
 	}
 
-	// 3. Decide every message. Over a RawConn (Deps.RawBus) each XADD is
-	// encoded into its buffer at once; through go-redis each XADD's
-	// arguments are a slice of one batch-wide slab, its values *strings
-	// into sc.vals (no per-value boxing), both untouched until the
-	// transaction has run.
-	var tx redis.Pipeliner
-	var raw *stream.RawConn
-	if d.raws != nil {
-		raw = d.getRaw()
-		defer d.putRaw(raw)
-		raw.Cmd(1)
-		raw.Arg("MULTI")
-	} else {
-		tx = d.deps.Bus.TxPipeline()
-		if cap(sc.vals) < len(sc.items) {
-			sc.vals = make([]event.DecisionValues, len(sc.items))
-		}
-		sc.vals = sc.vals[:len(sc.items)]
-		perArgs := len(d.xaddHead) + 2*event.DecisionFields
-		if need := len(sc.items) * perArgs; cap(sc.args) < need {
-			sc.args = make([]any, 0, need)
-		}
-		sc.args = sc.args[:0]
-	}
+	// 3. Decide every message; each XADD is encoded into the RawConn's
+	// buffer at once.
+	raw := d.getRaw()
+	defer d.putRaw(raw)
+	raw.Cmd(1)
+	raw.Arg("MULTI")
 	for i := range sc.items {
 		it := &sc.items[i]
 		if it.skip {
 			continue
 		}
 		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
-		if raw != nil {
-			dec.Encode(&sc.val)
-			raw.XAdd(d.cfg.DecisionsStream, d.cfg.DecisionsMaxLen, 2*event.DecisionFields)
-			for k := range event.DecisionFields {
-				name, v := sc.val.Field(k)
-				raw.Arg(name)
-				raw.Arg(v)
-			}
-			continue
+		dec.Encode(&sc.val)
+		raw.XAdd(d.cfg.DecisionsStream, d.cfg.DecisionsMaxLen, 2*event.DecisionFields)
+		for k := range event.DecisionFields {
+			name, v := sc.val.Field(k)
+			raw.Arg(name)
+			raw.Arg(v)
 		}
-		dec.Encode(&sc.vals[i])
-		from := len(sc.args)
-		sc.args = append(sc.args, d.xaddHead...)
-		sc.args = sc.vals[i].AppendArgs(sc.args)
-		tx.Do(ctx, sc.args[from:len(sc.args):len(sc.args)]...)
 	}
 
 	// 4. One MULTI/EXEC: decisions + acks.
 	t0 := d.now()
 	wctx, cancel := context.WithTimeout(ctx, d.cfg.WriteTimeout)
-	var outcome int
+	b.SettleRaw(raw)
+	queued := raw.Queued() - 1 // after MULTI
+	raw.Cmd(1)
+	raw.Arg("EXEC")
 	var err error
-	if raw != nil {
-		b.SettleRaw(raw)
-		queued := raw.Queued() - 1 // after MULTI
-		raw.Cmd(1)
-		raw.Arg("EXEC")
-		sc.reps, err = raw.Do(wctx, d.cfg.WriteTimeout, sc.reps)
-		outcome, err = rawWriteOutcome(sc.reps, queued, err)
-	} else {
-		b.Settle(tx)
-		var cmds []redis.Cmder
-		cmds, err = tx.Exec(wctx)
-		outcome = writeOutcome(cmds, err)
-	}
+	sc.reps, err = raw.Do(wctx, d.cfg.WriteTimeout, sc.reps)
+	outcome, err := writeOutcome(sc.reps, queued, err)
 	cancel()
 	writtenAt := d.now()
 	d.m.stage[stageWrite].Observe(writtenAt.Sub(t0).Seconds())
@@ -634,33 +586,10 @@ const (
 	writeLost     // the XACK succeeded, an XADD did not
 )
 
-// writeOutcome classifies the result of the batch's transaction from its
-// per-command results.
-func writeOutcome(cmds []redis.Cmder, err error) int {
-	if err == nil {
-		return writeOK
-	}
-	var xadds, xaddErrs, xackOK int
-	for _, c := range cmds {
-		switch c.Name() {
-		case "xadd":
-			xadds++
-			if c.Err() != nil {
-				xaddErrs++
-			}
-		case "xack":
-			if c.Err() == nil {
-				xackOK++
-			}
-		}
-	}
-	return outcomeOf(xadds, xaddErrs, xackOK)
-}
-
-// rawWriteOutcome classifies the replies of a raw MULTI, queued commands
-// (XADDs, the XACK last), EXEC round trip (Deps.RawBus) as writeOutcome
-// does, and returns the error to report (nil for writeOK).
-func rawWriteOutcome(reps []stream.Reply, queued int, err error) (int, error) {
+// writeOutcome classifies the replies of the batch's MULTI, queued
+// commands (XADDs, the XACK last), EXEC round trip and returns the error to
+// report (nil for writeOK).
+func writeOutcome(reps []stream.Reply, queued int, err error) (int, error) {
 	if err != nil {
 		return writeFailed, err // unknown whether EXEC ran: a retry checks what is still pending
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,16 +228,18 @@ func TestDecider_MalformedEntries(t *testing.T) {
 func TestDecider_RetriedWriteIsIdempotent(t *testing.T) {
 	for _, lose := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lose_reply=%v", lose), func(t *testing.T) {
-			fb := &flakyBus{loseReply: lose}
 			e := newEnv(t, envOpts{workers: 1})
-			fb.Client = e.bus
-			fb.n.Store(2)
+			fd := &flakyDial{addr: e.bus.Options().Addr, loseReply: lose}
+			fd.n.Store(2)
+			bus := e.bus.Options()
+			bus.Dialer = fd.dial
 			var err error
 			e.dec, err = New(Config{DecisionsStream: testKeys.Decisions, Budget: time.Second},
-				Deps{Core: e.core, Store: e.store, Bus: fb, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
+				Deps{Core: e.core, Store: e.store, Bus: bus, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(e.dec.Close)
 			e.cons = e.consumer(t, envOpts{workers: 1})
 			ids := e.add(t, chat("u", t0, "you badword"), chat("u", t0+100, "hello"), chat("v", t0+200, "hi"))
 			run(t, e.cons)
@@ -261,6 +265,27 @@ func TestDecider_RetriedWriteIsIdempotent(t *testing.T) {
 			}
 			if len(seen) != 1 {
 				t.Errorf("%d distinct decisions submitted, want 1", len(seen))
+			}
+			// Both injected failures happened, and each was a write error.
+			if left := fd.n.Load(); left >= 0 {
+				t.Errorf("%d injected failures left unused", left+1)
+			}
+			if n := metricValue(e.metrics.writeErrors); n != 2 {
+				t.Errorf("write errors = %v, want 2", n)
+			}
+			// Redis ran the EXECs whose reply was lost, and never saw the
+			// failed ones: at least 3 (two lost, one that succeeded), or
+			// fewer than 3.
+			info, err := e.bus.Info(context.Background(), "commandstats").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := regexp.MustCompile(`cmdstat_exec:calls=(\d+)`).FindStringSubmatch(info)
+			if m == nil {
+				t.Fatalf("no cmdstat_exec in %q", info)
+			}
+			if execs, _ := strconv.Atoi(m[1]); (execs >= 3) != lose {
+				t.Errorf("Redis ran %d EXECs; want at least 3 exactly when replies were lost (lose_reply=%v)", execs, lose)
 			}
 		})
 	}
@@ -415,38 +440,6 @@ func TestPackMessage_CoversEveryField(t *testing.T) {
 }
 
 func TestWriteOutcome(t *testing.T) {
-	ctx := context.Background()
-	cmd := func(name string, err error) redis.Cmder {
-		var c redis.Cmder
-		if name == "xadd" {
-			c = redis.NewStringCmd(ctx, name)
-		} else {
-			c = redis.NewIntCmd(ctx, name)
-		}
-		c.SetErr(err)
-		return c
-	}
-	boom := errors.New("boom")
-	tests := []struct {
-		name string
-		cmds []redis.Cmder
-		err  error
-		want int
-	}{
-		{"ok", []redis.Cmder{cmd("xadd", nil), cmd("xack", nil)}, nil, writeOK},
-		{"connection_lost", []redis.Cmder{cmd("xadd", boom), cmd("xack", boom)}, boom, writeFailed},
-		{"execabort", nil, boom, writeFailed},
-		{"ack_failed", []redis.Cmder{cmd("xadd", nil), cmd("xadd", nil), cmd("xack", boom)}, boom, writeNotAcked},
-		{"wrongtype", []redis.Cmder{cmd("xadd", boom), cmd("xack", nil)}, boom, writeLost},
-	}
-	for _, tt := range tests {
-		if got := writeOutcome(tt.cmds, tt.err); got != tt.want {
-			t.Errorf("%s: writeOutcome = %d, want %d", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestRawWriteOutcome(t *testing.T) {
 	ok, queued, bulk, num := stream.Reply{Kind: '+'}, stream.Reply{Kind: '+'}, stream.Reply{Kind: '$', Int: 15}, stream.Reply{Kind: ':', Int: 2}
 	e := func(s string) stream.Reply { return stream.Reply{Kind: '-', Err: stream.RawError(s)} }
 	arr := func(n int64) stream.Reply { return stream.Reply{Kind: '*', Int: n} }
@@ -468,9 +461,9 @@ func TestRawWriteOutcome(t *testing.T) {
 		{"null_exec", []stream.Reply{ok, queued, arr(-1)}, 1, nil, writeFailed},
 	}
 	for _, tt := range tests {
-		got, err := rawWriteOutcome(tt.reps, tt.queued, tt.err)
+		got, err := writeOutcome(tt.reps, tt.queued, tt.err)
 		if got != tt.want || (got == writeOK) != (err == nil) {
-			t.Errorf("%s: rawWriteOutcome = %d, %v; want %d (and an error unless ok)", tt.name, got, err, tt.want)
+			t.Errorf("%s: writeOutcome = %d, %v; want %d (and an error unless ok)", tt.name, got, err, tt.want)
 		}
 	}
 }

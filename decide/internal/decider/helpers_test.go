@@ -1,9 +1,11 @@
 package decider
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,7 +132,6 @@ type env struct {
 
 type envOpts struct {
 	eps       float64
-	bus       redis.Cmdable // wraps the bus client for the decider (nil: the client)
 	prefix    string
 	workers   int
 	batch     int64
@@ -156,16 +157,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.core = testCore(t, o.eps)
-	// By default decisions are written as decide's main writes them, over
-	// RawConns (Deps.RawBus); a test's own bus (failure injection) is used
-	// through go-redis.
-	bus := o.bus
-	var raw *redis.Options
-	if bus == nil {
-		bus, raw = e.bus, e.bus.Options()
-	}
 	e.dec, err = New(Config{DecisionsStream: testKeys.Decisions, Budget: time.Second},
-		Deps{Core: e.core, Store: e.store, Bus: bus, RawBus: raw, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
+		Deps{Core: e.core, Store: e.store, Bus: e.bus.Options(), Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,38 +313,74 @@ func exactlyOnce(t *testing.T, ids []string, ds []event.Decision) {
 	}
 }
 
-// flakyBus fails (or loses the reply of) the first n MULTI/EXECs.
-type flakyBus struct {
-	*redis.Client
+// flakyDial dials the bus for Deps.Bus (a redis.Options Dialer) and breaks
+// the first n transactions on the connections it makes: the connection is
+// closed before the EXEC reaches Redis (nothing ran), or, with loseReply,
+// once Redis has begun EXEC's reply (the transaction ran, its reply never
+// arrives), as a network failure would.
+type flakyDial struct {
+	addr      string
 	n         atomic.Int32
-	loseReply bool // run the transaction, then report an error
+	loseReply bool
 }
 
-func (f *flakyBus) TxPipeline() redis.Pipeliner {
-	return &flakyTx{Pipeliner: f.Client.TxPipeline(), f: f}
+func (f *flakyDial) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, f.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &flakyConn{Conn: c, f: f}, nil
 }
 
-type flakyTx struct {
-	redis.Pipeliner
-	f *flakyBus
+// flakyConn is a connection of flakyDial.
+type flakyConn struct {
+	net.Conn
+	f     *flakyDial
+	armed bool   // an EXEC to lose the reply of was written
+	got   []byte // with armed: reply bytes read and not yet parsed
+}
+
+func (c *flakyConn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("\r\nEXEC\r\n")) && c.f.n.Add(-1) >= 0 {
+		if !c.f.loseReply {
+			c.Conn.Close()
+			return 0, errInjected
+		}
+		c.armed = true
+	}
+	return c.Conn.Write(p)
+}
+
+// Read, once armed, reads and drops MULTI's +OK and the +QUEUED lines
+// until the first line of EXEC's reply, which Redis writes after running
+// the transaction; then it closes the connection.
+func (c *flakyConn) Read(p []byte) (int, error) {
+	if !c.armed {
+		return c.Conn.Read(p)
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		for {
+			line, rest, ok := bytes.Cut(c.got, []byte("\r\n"))
+			if !ok {
+				break
+			}
+			if s := string(line); s != "+OK" && s != "+QUEUED" {
+				c.Conn.Close()
+				return 0, errInjected
+			}
+			c.got = rest
+		}
+		n, err := c.Conn.Read(buf)
+		c.got = append(c.got, buf[:n]...)
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 var errInjected = errors.New("injected bus failure")
-
-func (p *flakyTx) Exec(ctx context.Context) ([]redis.Cmder, error) {
-	if p.f.n.Add(-1) < 0 {
-		return p.Pipeliner.Exec(ctx)
-	}
-	if p.f.loseReply {
-		cmds, _ := p.Pipeliner.Exec(ctx)
-		for _, c := range cmds {
-			c.SetErr(errInjected)
-		}
-		return cmds, errInjected
-	}
-	p.Pipeliner.Discard()
-	return nil, errInjected
-}
 
 // flatChat makes the chat consumers of the tests read with FastReads and
 // FlatFields, as decide's main does (TestDecider_FlatFields).

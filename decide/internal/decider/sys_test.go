@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
 	"github.com/streamsafe-rl/streamsafe/decide/internal/featurestore"
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 	"github.com/streamsafe-rl/streamsafe/shared/logging"
+	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 )
 
 // sysStore records ApplySys calls; the first fail calls fail, and while
@@ -69,7 +71,8 @@ func sysActs(from, n int) []featurestore.SysAction {
 
 func newSysDecider(t *testing.T, st *sysStore) *Decider {
 	t.Helper()
-	d, err := New(Config{DecisionsStream: "d"}, Deps{Core: testCore(t, 0), Store: st, Bus: nullBus{}})
+	// These tests never write a batch: the bus is never dialled.
+	d, err := New(Config{DecisionsStream: "d"}, Deps{Core: testCore(t, 0), Store: st, Bus: &redis.Options{Addr: "127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +194,11 @@ func TestDecider_ActionsRideWithTheNextBatch(t *testing.T) {
 	cs := &countingStore{Store: e.store}
 	var err error
 	e.dec, err = New(Config{DecisionsStream: testKeys.Decisions, Budget: time.Second},
-		Deps{Core: e.core, Store: cs, Bus: e.bus, Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
+		Deps{Core: e.core, Store: cs, Bus: e.bus.Options(), Executor: e.exec, Terms: testTerms(t), Log: logging.Discard(), Metrics: e.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.dec.Close)
 	e.dec.sysHandoff = time.Hour
 	e.cons = e.consumer(t, envOpts{workers: 1})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -279,16 +283,18 @@ func (s *slowStore) SnapshotsSys(ctx context.Context, msgs []featurestore.Msg, o
 // than that are in the feature store at once, however many workers call
 // HandleBatch; the wait is observed as stage store_wait.
 func TestDecider_StoreConcurrency(t *testing.T) {
+	bus := &redis.Options{Addr: redistest.Start(t)}
 	for _, tt := range []struct{ limit, want int }{{1, 1}, {2, 2}, {0, 4}} {
 		t.Run(fmt.Sprintf("limit=%d", tt.limit), func(t *testing.T) {
 			st := &slowStore{pause: 100 * time.Millisecond}
 			reg := prometheus.NewRegistry()
 			m := NewMetrics(reg)
 			d, err := New(Config{DecisionsStream: "d", StoreConcurrency: tt.limit},
-				Deps{Core: testCore(t, 0), Store: st, Bus: nullBus{}, Terms: testTerms(t), Metrics: m})
+				Deps{Core: testCore(t, 0), Store: st, Bus: bus, Terms: testTerms(t), Metrics: m})
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer d.Close()
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Go(func() {

@@ -74,10 +74,11 @@ func produce(t *testing.T, n int, eps float64) *redis.Client {
 	cv, _ := decider.ClampVersion(ccfg)
 	ex, _ := clamp.NewExplorer(eps)
 	core := &decider.Core{Policy: policy{"p-1"}, Clamp: cl, Explorer: ex, ClampVersion: cv}
-	dec, err := decider.New(decider.Config{DecisionsStream: decKey, Budget: time.Second}, decider.Deps{Core: core, Store: store, Bus: bus, Log: logging.Discard()})
+	dec, err := decider.New(decider.Config{DecisionsStream: decKey, Budget: time.Second}, decider.Deps{Core: core, Store: store, Bus: bus.Options(), Log: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(dec.Close)
 	cons, err := stream.NewConsumer(bus, stream.ConsumerConfig{
 		Stream: chatKey, Group: "decide", DeadLetter: "streamsafe:deadletter", ConsumerPrefix: "r", Workers: 2,
 		BatchCount: 25, Block: 20 * time.Millisecond, MinIdle: time.Minute, InfoInterval: -1,
