@@ -104,3 +104,28 @@ func BenchmarkSet_ID(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkSet_IDNew is what ingest does for every chat message: a new id,
+// so every call inserts into a full set and forgets the oldest key.
+func BenchmarkSet_IDNew(b *testing.B) {
+	s := New(DefaultCapacity, 0)
+	id := []byte("00000000-0000-4000-8000-000000000000")
+	next := func(i int) []byte {
+		const hex = "0123456789abcdef"
+		for k := 0; k < 12; k++ {
+			id[len(id)-1-k] = hex[i>>(4*k)&0xf]
+		}
+		return id
+	}
+	for i := range DefaultCapacity { // fill the ring
+		s.ID(next(i))
+	}
+	b.ReportAllocs()
+	i := DefaultCapacity
+	for b.Loop() {
+		if s.ID(next(i)) {
+			b.Fatal("a new id reported as a duplicate")
+		}
+		i++
+	}
+}
