@@ -346,16 +346,6 @@ func (d *Decision) Values(dst []any) []any {
 	return dst
 }
 
-// AppendArgs appends v's field/value pairs to dst as command arguments for
-// go-redis without copying or boxing the values: each value is a *string
-// into v, so v must not change until the command has been written.
-func (v *DecisionValues) AppendArgs(dst []any) []any {
-	for i := range v {
-		dst = append(dst, decisionFieldNames[i], &v[i])
-	}
-	return dst
-}
-
 // Field returns the stream field name and the value of v's i-th pair
 // (0 <= i < DecisionFields).
 func (v *DecisionValues) Field(i int) (name, value string) {

@@ -153,15 +153,17 @@ func TestAppendFloat(t *testing.T) {
 func TestDecision_EncodeAllocs(t *testing.T) {
 	d := sampleDecision()
 	var v DecisionValues
-	dst := make([]any, 0, 2*DecisionFields)
-	// One string holds all the values; AppendArgs boxes pointers (no allocation).
-	if n := testing.AllocsPerRun(100, func() { d.Encode(&v); dst = v.AppendArgs(dst[:0]) }); n != 1 {
-		t.Errorf("Encode+AppendArgs allocate %v times per decision, want 1", n)
+	// One string holds all the values.
+	if n := testing.AllocsPerRun(100, func() { d.Encode(&v) }); n != 1 {
+		t.Errorf("Encode allocates %v times per decision, want 1", n)
 	}
 	got := toMap(t, d.Values(nil))
-	for i := 0; i < len(dst); i += 2 {
-		if name, val := dst[i].(string), *dst[i+1].(*string); got[name] != val {
-			t.Errorf("AppendArgs: %s = %q, Values has %q", name, val, got[name])
+	if len(got) != DecisionFields {
+		t.Fatalf("Values has %d fields, want %d", len(got), DecisionFields)
+	}
+	for i := range DecisionFields {
+		if name, val := v.Field(i); got[name] != val {
+			t.Errorf("Field(%d): %s = %q, Values has %q", i, name, val, got[name])
 		}
 	}
 }
@@ -202,7 +204,7 @@ func TestDecisionNames(t *testing.T) {
 }
 
 // BenchmarkDecision_Encode is the decision path's encoding: Encode into a
-// reused DecisionValues plus AppendArgs (what decide hands to go-redis).
+// reused DecisionValues (whose Field pairs decide writes to its RawConn).
 func BenchmarkDecision_Encode(b *testing.B) {
 	d := sampleDecision()
 	d.Features = make([]float32, 44)
@@ -210,11 +212,9 @@ func BenchmarkDecision_Encode(b *testing.B) {
 		d.Features[i] = float32(i) / 7
 	}
 	var v DecisionValues
-	dst := make([]any, 0, 2*DecisionFields)
 	b.ReportAllocs()
 	for b.Loop() {
 		d.Encode(&v)
-		dst = v.AppendArgs(dst[:0])
 	}
 }
 
