@@ -291,6 +291,18 @@ func printSummary(w io.Writer, s Summary) error {
 			fmt.Fprintf(w, " %s %.1f", k, s.CPUSec[k])
 		}
 		fmt.Fprintln(w)
+		// Per message, runs of any length and rate compare; the bus
+		// Redis's figure includes the XRANGE scans above.
+		if s.Published > 0 {
+			fmt.Fprintf(w, "CPU per published message (us):")
+			var total float64
+			for _, k := range slices.Sorted(maps.Keys(s.CPUSec)) {
+				us := s.CPUSec[k] * 1e6 / s.Published
+				total += us
+				fmt.Fprintf(w, " %s %.1f", k, us)
+			}
+			fmt.Fprintf(w, " total %.1f\n", total)
+		}
 	}
 	fmt.Fprintf(w, "LOST: %.0f\n", s.Lost)
 	b, err := json.Marshal(s)

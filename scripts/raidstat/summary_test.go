@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,5 +112,18 @@ func TestScrape_HistogramSums(t *testing.T) {
 	}
 	if got := chatBatchMean(m, "streamsafe:other"); got != 0 {
 		t.Errorf("batch mean of a stream without batches = %v, want 0", got)
+	}
+}
+
+// TestPrintSummary_CPUPerMessage: the readable summary gives each process's
+// CPU per published message, and their total.
+func TestPrintSummary_CPUPerMessage(t *testing.T) {
+	var b strings.Builder
+	s := Summary{Published: 2_000_000, CPUSec: map[string]float64{"decide": 24, "redis": 40}, PeakRSSMB: map[string]float64{}}
+	if err := printSummary(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if want := "CPU per published message (us): decide 12.0 redis 20.0 total 32.0\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary %q lacks %q", b.String(), want)
 	}
 }
