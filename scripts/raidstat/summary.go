@@ -291,8 +291,10 @@ func printSummary(w io.Writer, s Summary) error {
 			fmt.Fprintf(w, " %s %.1f", k, s.CPUSec[k])
 		}
 		fmt.Fprintln(w)
-		// Per message, runs of any length and rate compare; the bus
-		// Redis's figure includes the XRANGE scans above.
+		// Per message, so runs of different lengths compare. It counts
+		// each process's whole life (start, idle polling, drain), so it
+		// means most for runs near capacity; the bus Redis's figure
+		// includes the XRANGE scans above.
 		if s.Published > 0 {
 			fmt.Fprintf(w, "CPU per published message (us):")
 			var total float64
