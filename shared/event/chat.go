@@ -15,7 +15,8 @@ import (
 // per field on every XADD and every read, so a chat entry's XADD and
 // XREADGROUP cost about a third less Redis CPU. DecodeChat reads both
 // versions, so entries written by an older ingest are still decided during
-// a rolling upgrade.
+// a rolling upgrade; a decide from before version 2 decides version 2
+// entries as bad_input, so upgrade decide before ingest.
 const ChatSchemaVersion = "2"
 
 // ChatSchemaVersion1 is the earlier layout (one stream field per value,
