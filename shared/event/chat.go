@@ -328,6 +328,8 @@ func decodeChat(d decoder) (Chat, error) {
 		c.SubMonths = int(d.int64(FieldSubMonths, false))
 		c.FirstMsg = d.bool(FieldFirstMsg)
 		c.ReturningChatter = d.bool(FieldReturning)
+		c.EmoteCount = int(d.int64(FieldEmoteCount, false))
+		c.EmoteChars = int(d.int64(FieldEmoteChars, false))
 	} else {
 		var times [len(ChatTimesNames)]int64
 		d.intsInto(FieldTimes, times[:])
@@ -345,10 +347,6 @@ func decodeChat(d decoder) (Chat, error) {
 	c.ReplyParentLogin = d.str(FieldReplyLogin, false)
 	c.ReplyParentDisplayName = d.str(FieldReplyDisplay, false)
 	c.SourceRoomID = d.str(FieldSourceRoomID, false)
-	if v == ChatSchemaVersion1 {
-		c.EmoteCount = int(d.int64(FieldEmoteCount, false))
-		c.EmoteChars = int(d.int64(FieldEmoteChars, false))
-	}
 	if d.err != nil {
 		return Chat{}, d.err
 	}

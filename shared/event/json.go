@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -56,10 +57,8 @@ func (c *Chat) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode chat json: %w", err)
 	}
-	if aux.SchemaVersion == nil || *aux.SchemaVersion != ChatSchemaVersion1 { // version 1's JSON form is the same
-		if err := checkVersion(aux.SchemaVersion, ChatSchemaVersion, "chat"); err != nil {
-			return err
-		}
+	if err := checkVersion(aux.SchemaVersion, "chat", ChatSchemaVersion, ChatSchemaVersion1); err != nil { // version 1's JSON form is the same
+		return err
 	}
 	*c = x
 	return nil
@@ -85,7 +84,7 @@ func (m *Mod) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode mod json: %w", err)
 	}
-	if err := checkVersion(aux.SchemaVersion, ModSchemaVersion, "mod"); err != nil {
+	if err := checkVersion(aux.SchemaVersion, "mod", ModSchemaVersion); err != nil {
 		return err
 	}
 	*m = x
@@ -112,7 +111,7 @@ func (x *Execution) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode execution json: %w", err)
 	}
-	if err := checkVersion(aux.SchemaVersion, ExecutionSchemaVersion, "execution"); err != nil {
+	if err := checkVersion(aux.SchemaVersion, "execution", ExecutionSchemaVersion); err != nil {
 		return err
 	}
 	*x = v
@@ -154,7 +153,7 @@ func (d *Decision) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode decision json: %w", err)
 	}
-	if err := checkVersion(aux.SchemaVersion, DecisionSchemaVersion, "decision"); err != nil {
+	if err := checkVersion(aux.SchemaVersion, "decision", DecisionSchemaVersion); err != nil {
 		return err
 	}
 	if !isLowerHex(aux.TextHash, 16) {
@@ -169,12 +168,14 @@ func (d *Decision) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func checkVersion(got *string, want, schema string) error {
+// checkVersion reports a missing schema_version, or one that is none of
+// the versions read (want[0] is the one written).
+func checkVersion(got *string, schema string, want ...string) error {
 	if got == nil {
 		return &DecodeError{Field: FieldSchemaVersion, Err: errors.New("missing")}
 	}
-	if *got != want {
-		return &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported %s schema version %q (want %q)", schema, *got, want)}
+	if !slices.Contains(want, *got) {
+		return &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported %s schema version %q (want %q)", schema, *got, want[0])}
 	}
 	return nil
 }
