@@ -622,22 +622,15 @@ func writeOutcome(reps []stream.Reply, queued int, err error) (int, error) {
 			xackOK++
 		}
 	}
-	if first == nil {
-		return writeOK, nil
-	}
-	return outcomeOf(queued-1, xaddErrs, xackOK), first
-}
-
-// outcomeOf classifies a transaction that failed from its XADDs (and their
-// errors) and whether its XACK succeeded.
-func outcomeOf(xadds, xaddErrs, xackOK int) int {
 	switch {
+	case first == nil:
+		return writeOK, nil
 	case xackOK > 0 && xaddErrs > 0:
-		return writeLost
-	case xadds > 0 && xaddErrs == 0:
-		return writeNotAcked
+		return writeLost, first
+	case queued > 1 && xaddErrs == 0:
+		return writeNotAcked, first
 	}
-	return writeFailed
+	return writeFailed, first
 }
 
 // sysRetryDelay is how long RunSys waits after a failed store call before

@@ -229,7 +229,7 @@ func TestDecider_RetriedWriteIsIdempotent(t *testing.T) {
 	for _, lose := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lose_reply=%v", lose), func(t *testing.T) {
 			e := newEnv(t, envOpts{workers: 1})
-			fd := &flakyDial{addr: e.bus.Options().Addr, loseReply: lose}
+			fd := &flakyDial{loseReply: lose}
 			fd.n.Store(2)
 			bus := e.bus.Options()
 			bus.Dialer = fd.dial
@@ -520,6 +520,15 @@ func metricValue(c prometheus.Metric) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// sampleCount returns the observations of a histogram.
+func sampleCount(h prometheus.Observer) uint64 {
+	var m dto.Metric
+	if err := h.(prometheus.Metric).Write(&m); err != nil {
+		return 0
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 // TestDecider_FlatFields runs the end-to-end decider tests again with the

@@ -319,14 +319,13 @@ func exactlyOnce(t *testing.T, ids []string, ds []event.Decision) {
 // once Redis has begun EXEC's reply (the transaction ran, its reply never
 // arrives), as a network failure would.
 type flakyDial struct {
-	addr      string
 	n         atomic.Int32
 	loseReply bool
 }
 
-func (f *flakyDial) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+func (f *flakyDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, network, f.addr)
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}

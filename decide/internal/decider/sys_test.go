@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamsafe-rl/streamsafe/decide/internal/features"
@@ -287,8 +286,7 @@ func TestDecider_StoreConcurrency(t *testing.T) {
 	for _, tt := range []struct{ limit, want int }{{1, 1}, {2, 2}, {0, 4}} {
 		t.Run(fmt.Sprintf("limit=%d", tt.limit), func(t *testing.T) {
 			st := &slowStore{pause: 100 * time.Millisecond}
-			reg := prometheus.NewRegistry()
-			m := NewMetrics(reg)
+			m := NewMetrics(nil)
 			d, err := New(Config{DecisionsStream: "d", StoreConcurrency: tt.limit},
 				Deps{Core: testCore(t, 0), Store: st, Bus: bus, Terms: testTerms(t), Metrics: m})
 			if err != nil {
@@ -307,23 +305,7 @@ func TestDecider_StoreConcurrency(t *testing.T) {
 			if st.maxSeen != tt.want {
 				t.Errorf("at most %d store calls at once, want %d", st.maxSeen, tt.want)
 			}
-			waits := uint64(0)
-			mfs, err := reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, mf := range mfs {
-				if mf.GetName() != "streamsafe_decide_stage_duration_seconds" {
-					continue
-				}
-				for _, mm := range mf.GetMetric() {
-					for _, l := range mm.GetLabel() {
-						if l.GetName() == "stage" && l.GetValue() == StageStoreWait {
-							waits = mm.GetHistogram().GetSampleCount()
-						}
-					}
-				}
-			}
+			waits := sampleCount(m.stage[stageStoreWait])
 			if want := map[bool]uint64{true: 4, false: 0}[tt.limit > 0]; waits != want {
 				t.Errorf("store_wait observations = %d, want %d", waits, want)
 			}
