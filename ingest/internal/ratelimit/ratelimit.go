@@ -200,19 +200,8 @@ type Leased struct {
 
 	mu     sync.Mutex
 	local  map[string]int // tokens held per key
-	remote []Request      // scratch: the requests sent to inner
+	remote []Request      // scratch: the requests sent to inner (shortfall + lease each)
 	of     []int          // index in reqs of each remote request
-	need   []int          // shortfall of each remote request
-}
-
-// restore gives back the local tokens reqs[i].Allowed took (a failed call).
-func (l *Leased) restore(reqs []Request) {
-	for i := range reqs {
-		if n := reqs[i].Allowed; n > 0 {
-			l.local[reqs[i].Key] += n
-		}
-		reqs[i].Allowed = 0
-	}
 }
 
 // NewLeased returns a Leased taking lease tokens ahead per key from inner
@@ -237,7 +226,7 @@ func LeaseTokens(lim Limit, d time.Duration) int {
 func (l *Leased) AllowAtMost(ctx context.Context, reqs []Request) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.remote, l.of, l.need = l.remote[:0], l.of[:0], l.need[:0]
+	l.remote, l.of = l.remote[:0], l.of[:0]
 	// Spend local tokens, in order (restored if the call fails).
 	for i := range reqs {
 		r := &reqs[i]
@@ -253,7 +242,6 @@ func (l *Leased) AllowAtMost(ctx context.Context, reqs []Request) error {
 		}
 		r.Allowed = take
 		if short := n - take; short > 0 {
-			l.need = append(l.need, short)
 			l.remote = append(l.remote, Request{Key: r.Key, N: short + l.lease})
 			l.of = append(l.of, i)
 		}
@@ -267,7 +255,7 @@ func (l *Leased) AllowAtMost(ctx context.Context, reqs []Request) error {
 	for j, rr := range l.remote {
 		i := l.of[j]
 		g := min(max(rr.Allowed, 0), rr.N)
-		use := min(g, l.need[j])
+		use := min(g, rr.N-l.lease) // the shortfall
 		reqs[i].Allowed += use
 		if extra := g - use; extra > 0 {
 			l.local[rr.Key] += extra
@@ -277,6 +265,16 @@ func (l *Leased) AllowAtMost(ctx context.Context, reqs []Request) error {
 		clear(l.local)
 	}
 	return nil
+}
+
+// restore gives back the local tokens reqs[i].Allowed took (a failed call).
+func (l *Leased) restore(reqs []Request) {
+	for i := range reqs {
+		if n := reqs[i].Allowed; n > 0 {
+			l.local[reqs[i].Key] += n
+		}
+		reqs[i].Allowed = 0
+	}
 }
 
 // Held returns the tokens held locally for key.
