@@ -46,21 +46,18 @@ func (c *RawConn) Cmd(nargs int) {
 }
 
 // Arg appends one argument.
-func (c *RawConn) Arg(s string) {
-	c.buf = append(c.buf, '$')
-	c.buf = strconv.AppendInt(c.buf, int64(len(s)), 10)
-	c.buf = append(c.buf, '\r', '\n')
-	c.buf = append(c.buf, s...)
-	c.buf = append(c.buf, '\r', '\n')
-}
+func (c *RawConn) Arg(s string) { c.buf = appendBulk(c.buf, s) }
 
 // ArgBytes appends one argument.
-func (c *RawConn) ArgBytes(b []byte) {
-	c.buf = append(c.buf, '$')
-	c.buf = strconv.AppendInt(c.buf, int64(len(b)), 10)
-	c.buf = append(c.buf, '\r', '\n')
-	c.buf = append(c.buf, b...)
-	c.buf = append(c.buf, '\r', '\n')
+func (c *RawConn) ArgBytes(b []byte) { c.buf = appendBulk(c.buf, b) }
+
+// appendBulk appends s as a RESP bulk string.
+func appendBulk[T string | []byte](b []byte, s T) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, '\r', '\n')
+	b = append(b, s...)
+	return append(b, '\r', '\n')
 }
 
 // ArgInt appends an integer argument (in decimal).
