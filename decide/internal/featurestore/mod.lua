@@ -23,18 +23,17 @@
 local P = ARGV[1]
 local userTTL = tonumber(ARGV[2])
 local raidTTL = tonumber(ARGV[3])
-local cacheW = mmax(1000, floor(tonumber(ARGV[4]) / 4)) -- as in snapshot.lua
+local cacheW = cacheWidth(tonumber(ARGV[4]))
 local n = tonumber(ARGV[5])
 local snapLenField = snapLen + 1
 
 -- cachedAuthor returns the user id of message mh in channel ch from its
 -- cached snapshot (nil when not cached): the cache buckets from the one
--- after the event's time back to the oldest one kept (a bucket is unlinked
--- once one 5 later is written).
+-- after the event's time back to the oldest one kept (cacheGone before).
 local function cachedAuthor(ch, mh, ts)
   local cb = floor(ts / cacheW)
   local prefix = ch .. ':'
-  for b = cb + 1, cb - 5, -1 do
+  for b = cb + 1, cb - cacheGone, -1 do
     local v = redis.call('HGET', P .. 'sc:' .. b, mh)
     if v then
       local field = ssub(v, snapLenField)

@@ -76,7 +76,7 @@ end
 -- Snapshot cache: hash sc:<cache bucket>, field = msg id hash, value = the
 -- snapshot and the history field. One HMGET per cache bucket of the batch
 -- (usually one).
-local cacheW = mmax(1000, floor(snapTTL / 4))
+local cacheW = cacheWidth(snapTTL)
 local cached = {} -- msg id hash -> snapshot (cached, or computed earlier in the batch)
 local cacheSet = {} -- cache bucket -> {field, snapshot, ...}
 do
@@ -380,6 +380,6 @@ for j, r in pairs(drings) do
 end
 bucketSave(P .. 'dr:', dset, 2 * winTTL, 2)
 
-bucketSave(P .. 'sc:', cacheSet, math.ceil(6 * cacheW / 1000), 5)
+bucketSave(P .. 'sc:', cacheSet, math.ceil((cacheGone + 1) * cacheW / 1000), cacheGone)
 bucketSave(P .. 'ln:', lnSet, 2 * userTTL, 3)
 return table.concat(out)

@@ -41,6 +41,12 @@ local snapLen = 92
 local cacheEntry = 16 + snapLen
 local noHash = string.rep('\0', 8)
 
+-- The snapshot cache (snapshot.lua writes it, mod.lua reads it): hashes
+-- sc:<bucket>, a bucket spanning cacheWidth(snapshot_ttl_ms) ms of message
+-- time, unlinked once the bucket cacheGone later is written.
+local cacheGone = 5
+local function cacheWidth(snapTTLms) return mmax(1000, floor(snapTTLms / 4)) end
+
 -- int64s returns the struct format of k little-endian int64s (cached).
 local int64Fmts = {}
 local function int64s(k)
