@@ -3,6 +3,7 @@ package featurestore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -792,5 +793,81 @@ func TestStore_SnapshotsSysAppliesActionsFirst(t *testing.T) {
 	}
 	if g := snaps(t, s, msg("c", "u", t0+2000, 0))[0]; g.SysWarns != 1 {
 		t.Errorf("later: %d warns, want 1", g.SysWarns)
+	}
+}
+
+// TestStore_VelocityMatchesModel feeds random traffic (a few channels, most
+// messages in order, some up to 12 s late, pauses of up to two minutes) in
+// random batch sizes and compares every snapshot's channel counts with a
+// plain model of the velocity ring: a message counts when its second is
+// within velocityRing seconds of its channel's newest, and a window holds
+// the counted messages of its seconds that are still within them.
+func TestStore_VelocityMatchesModel(t *testing.T) {
+	const velocityRing = 70
+	rng := rand.New(rand.NewPCG(1, 2))
+	s, _ := newStore(t)
+	type chanModel struct {
+		newest  int64 // second; -1 before the first message
+		counted []int64
+	}
+	model := map[string]*chanModel{}
+	expect := func(m Msg) (c10, c60 int32) {
+		cm := model[m.Channel]
+		if cm == nil {
+			cm = &chanModel{newest: -1}
+			model[m.Channel] = cm
+		}
+		sec := m.TsMs / 1000
+		cm.newest = max(cm.newest, sec)
+		for _, x := range cm.counted {
+			if x <= sec && x > cm.newest-velocityRing {
+				if x > sec-60 {
+					c60++
+				}
+				if x > sec-10 {
+					c10++
+				}
+			}
+		}
+		if sec > cm.newest-velocityRing {
+			cm.counted = append(cm.counted, sec)
+		}
+		return c10, c60
+	}
+	ts := t0
+	var msgs []Msg
+	for range 6000 {
+		switch r := rng.IntN(1000); {
+		case r < 2:
+			ts += 50_000 + rng.Int64N(70_000) // a pause
+		default:
+			ts += rng.Int64N(120)
+		}
+		m := msg(fmt.Sprint("c", rng.IntN(4)), fmt.Sprint("u", rng.IntN(50)), ts, 0)
+		if rng.IntN(20) == 0 {
+			m.TsMs -= rng.Int64N(12_000) // late
+		}
+		msgs = append(msgs, m)
+	}
+	checked, late := 0, 0
+	for i := 0; i < len(msgs); {
+		j := min(len(msgs), i+1+rng.IntN(40))
+		got := snaps(t, s, msgs[i:j]...)
+		for k, g := range got {
+			m := msgs[i+k]
+			c10, c60 := expect(m)
+			if g.ChanMsgs10s != c10 || g.ChanMsgs60s != c60 {
+				t.Fatalf("message %d (%s, second %d): chan 10s/60s = %d/%d, want %d/%d",
+					i+k, m.Channel, m.TsMs/1000-t0/1000, g.ChanMsgs10s, g.ChanMsgs60s, c10, c60)
+			}
+			if m.TsMs/1000 < model[m.Channel].newest {
+				late++
+			}
+			checked++
+		}
+		i = j
+	}
+	if late < 100 {
+		t.Errorf("only %d of %d messages were older than their channel's newest: the test does not exercise late messages", late, checked)
 	}
 }
