@@ -25,11 +25,15 @@
 //	                       and its author's history field (for CLEARMSG deletes);
 //	                       bucket = message time / (SnapshotTTL/4); unlinked once
 //	                       bucket+5 is written              TTL 1.5*SnapshotTTL
-//	vr:<bucket>            hash channel -> velocity ring: the newest second, the
-//	                       message counts in the 10 and 60 s up to it, and the
-//	                       counts of the 70 seconds up to it (exact 60 s windows
-//	                       for messages up to 10 s late);
-//	                       bucket = second / WindowTTL            TTL 2*WindowTTL
+//	vh:<bucket>            hash channel -> velocity header: the newest second,
+//	                       the message counts in the 10 and 60 s up to it and
+//	                       in that second; bucket = second / WindowTTL
+//	                                                   TTL 2*WindowTTL
+//	vs:<bucket>            hash channel -> the counts of the 70 seconds up to
+//	                       the newest (exact 60 s windows for messages up to
+//	                       10 s late); read and written only when a batch
+//	                       moves a channel to a new second or is late
+//	                                                   TTL 2*WindowTTL
 //	dr:<bucket>            hash "<channel>:<text hash>" -> copypasta ring: the
 //	                       newest 10 s period and the counts of the 8 periods up
 //	                       to it; unlinked two buckets later      TTL 2*WindowTTL
@@ -42,6 +46,10 @@
 //	sa:<msg_id>            system action applied (idempotency)    TTL UserTTL
 //	sd:<msg_id>, st:<cu>   marks of our own deletes/timeouts      TTL MarkTTL
 //	ma:<entry_id>          mod event applied (idempotency)        TTL UserTTL
+//
+// Versions before vh:/vs: kept each channel's ring whole in vr:<bucket>;
+// a newer decide ignores those keys (they expire within 2*WindowTTL), so
+// right after that upgrade channel velocities count from zero for a minute.
 //
 // A call from Lua into Redis costs more than most commands' own work, so
 // snapshot.lua makes a fixed number of calls per batch: the Go side passes

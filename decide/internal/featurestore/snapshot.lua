@@ -116,61 +116,78 @@ local function windowLoad(name, from, count)
   return (bucketLoad(P .. name, winTTL, lateMax, names, count, maxSec))
 end
 
--- Channel velocity rings: hash vr:<bucket>, field = channel, value = vHdr
--- (the newest second S seen in the channel and its message counts in the
--- 10 and 60 seconds up to S) and the counts of the RS seconds up to S
--- (second s in slot s % RS). RS = 70 keeps the 60 s windows exact for
--- messages up to 10 s older than the channel's newest (messages reach
--- decide slightly out of order).
---
--- A ring is kept as its stored string plus increments (r.d) while messages
--- fall in its newest second, and unpacked into r.t only when it moves to a
--- new second or a late message needs a window sum.
+-- Channel velocity rings, kept in two parts so that a batch whose messages
+-- fall in the second a channel is already at (nearly every batch) reads and
+-- writes 20 bytes per channel rather than 300: Redis's Lua hashes every byte
+-- of every string it creates, and a batch touches most channels.
+--   hash vh:<bucket>, field = channel, value = vHdr: the newest second S
+--     seen in the channel, its message counts in the 10 and 60 seconds up to
+--     S, and in S itself (cS);
+--   hash vs:<bucket>, field = channel, value = the counts of the RS seconds
+--     up to S (second s in slot s % RS); the slot of S is stale (cS holds
+--     it). Read only by a batch with a message in another second than S
+--     (it moves the ring on, or is late), written only by such a batch or
+--     one that starts a ring: about once per channel and second.
+-- Both are kept in the bucket of S (read with bucketLoad, user.lua). RS =
+-- 70 keeps the 60 s windows exact for messages up to 10 s older than the
+-- channel's newest (messages reach decide slightly out of order).
 local RS = 70
-local vHdr = '<i8i4i4'
-local vHdrLen = 16
+local vHdr = '<i8i4i4i4'
+local vHdrLen = 20
 local slotsFmt = '<' .. string.rep('i4', RS)
-local ringLen = vHdrLen + 4 * RS
+local slotsLen = 4 * RS
+local zeros = {}
+for j = 1, RS do zeros[j] = 0 end
 local rings = {}
 do
-  local got = windowLoad('vr:', kCh, nc)
+  local got = windowLoad('vh:', kCh, nc)
   for c = 1, nc do
-    local r
     local v = got[c]
-    if v and #v == ringLen then
-      local S, c10, c60 = sunpack(vHdr, v)
-      r = { S = S, c10 = c10, c60 = c60, raw = v, d = {} }
+    if v and #v == vHdrLen then
+      local S, c10, c60, cS = sunpack(vHdr, v)
+      rings[c] = { S = S, c10 = c10, c60 = c60, cS = cS }
     else
-      r = { S = -1, c10 = 0, c60 = 0, t = {} }
-      for j = 1, RS do r.t[j] = 0 end
+      rings[c] = { S = -1, c10 = 0, c60 = 0, cS = 0 }
     end
-    rings[c] = r
   end
-end
-
--- unpackRing turns r into its table form (r.t, slot of second s at
--- 1 + s % RS), with the pending increments applied.
-local function unpackRing(r)
-  if r.t then return end
-  local t = { sunpack(slotsFmt, r.raw, vHdrLen + 1) }
-  t[RS + 1] = nil -- the next position, not a slot
-  for sec, k in pairs(r.d) do
-    local j = 1 + sec % RS
-    t[j] = t[j] + k
+  -- The slots of the channels with a message in another second than S.
+  local need, cs, names = {}, {}, {}
+  for i = 1, n do
+    local c = mC[i]
+    local r = rings[c]
+    if r.S >= 0 and floor(mTs[i] / 1000) ~= r.S and not need[c] then
+      need[c] = true
+      cs[#cs + 1] = c
+      names[#cs] = ARGV[kCh + c - 1]
+    end
   end
-  r.t, r.d = t, nil
+  if #names > 0 then
+    local vals = bucketLoad(P .. 'vs:', winTTL, lateMax, names, #names, maxSec)
+    for k = 1, #names do
+      local c, v = cs[k], vals[k]
+      local r = rings[c]
+      if v and #v == slotsLen then
+        local t = { sunpack(slotsFmt, v) }
+        t[RS + 1] = nil -- the next position, not a slot
+        t[1 + r.S % RS] = r.cS
+        r.t = t
+      else
+        rings[c] = { S = -1, c10 = 0, c60 = 0, cS = 0 } -- slots lost: start over
+      end
+    end
+  end
 end
 
 -- advance moves r's newest second to sec (> r.S): seconds leave the window
--- sums and their slots are reused.
+-- sums and their slots are reused. While r.t is held, its slot of r.S
+-- holds r.cS.
 local function advance(r, sec)
-  unpackRing(r)
-  local t, S = r.t, r.S
+  local S = r.S
   if S < 0 or sec - S >= RS then
-    for j = 1, RS do t[j] = 0 end
+    r.t = { unpack(zeros) }
     r.c10, r.c60 = 0, 0
   else
-    local c10, c60 = r.c10, r.c60
+    local t, c10, c60 = r.t, r.c10, r.c60
     for s = S + 1, sec do
       c10 = c10 - t[1 + (s - 10) % RS]
       c60 = c60 - t[1 + (s - 60) % RS]
@@ -178,8 +195,8 @@ local function advance(r, sec)
     end
     r.c10, r.c60 = c10, c60
   end
-  r.S = sec
-  r.dirty = true
+  r.S, r.cS = sec, 0
+  r.dirty, r.slotsDirty = true, true
 end
 
 -- velocity returns the channel's message counts in the 10 and 60 seconds up
@@ -187,7 +204,6 @@ end
 local function velocity(r, sec)
   if sec > r.S then advance(r, sec) end
   if sec == r.S then return r.c10, r.c60 end
-  unpackRing(r)
   local t, c10, c60 = r.t, 0, 0
   for s = mmax(sec - 59, r.S - RS + 1), sec do
     local x = t[1 + s % RS]
@@ -203,27 +219,19 @@ local function count(r, sec)
   if sec > r.S then advance(r, sec) end
   local S = r.S
   if sec <= S - RS then return end
-  if r.t then
-    local j = 1 + sec % RS
-    r.t[j] = r.t[j] + 1
+  local t = r.t
+  if sec == S then
+    r.cS = r.cS + 1
   else
-    r.d[sec] = (r.d[sec] or 0) + 1
+    r.slotsDirty = true
+  end
+  if t then
+    local j = 1 + sec % RS
+    t[j] = t[j] + 1
   end
   if sec > S - 60 then r.c60 = r.c60 + 1 end
   if sec > S - 10 then r.c10 = r.c10 + 1 end
   r.dirty = true
-end
-
--- ringEncode returns the stored form of r.
-local function ringEncode(r)
-  local hdr = spack(vHdr, r.S, r.c10, r.c60)
-  if r.t then return hdr .. spack(slotsFmt, unpack(r.t, 1, RS)) end
-  local v = r.raw
-  for sec, k in pairs(r.d) do
-    local o = vHdrLen + 1 + 4 * (sec % RS)
-    v = ssub(v, 1, o - 1) .. spack('<i4', sunpack('<i4', v, o) + k) .. ssub(v, o + 4)
-  end
-  return hdr .. ssub(v, vHdrLen + 1)
 end
 
 -- Copypasta rings: hash dr:<bucket>, field "<channel>:<hash>", value = the
@@ -368,11 +376,16 @@ for ui, u in pairs(users) do
 end
 userSave(P, userTTL, uset)
 
-local vset = {}
+local vset, sset = {}, {}
 for c, r in pairs(rings) do
-  if r.dirty then bucketAdd(vset, floor(r.S / winTTL), ARGV[kCh + c - 1], ringEncode(r)) end
+  if r.dirty then
+    local b, name = floor(r.S / winTTL), ARGV[kCh + c - 1]
+    bucketAdd(vset, b, name, spack(vHdr, r.S, r.c10, r.c60, r.cS))
+    if r.slotsDirty then bucketAdd(sset, b, name, spack(slotsFmt, unpack(r.t, 1, RS))) end
+  end
 end
-bucketSave(P .. 'vr:', vset, 2 * winTTL, 0)
+bucketSave(P .. 'vh:', vset, 2 * winTTL, 0)
+bucketSave(P .. 'vs:', sset, 2 * winTTL, 0)
 
 local dset = {}
 for j, r in pairs(drings) do

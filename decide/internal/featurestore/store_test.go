@@ -190,7 +190,7 @@ func TestStore_EveryKeyHasTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	maxTTL := map[string]time.Duration{
-		"uh:": DefaultUserTTL + 21*time.Minute, "vr:": 2 * DefaultWindowTTL, "dr:": 2 * DefaultWindowTTL, "sc:": 3 * DefaultSnapshotTTL / 2,
+		"uh:": DefaultUserTTL + 21*time.Minute, "vh:": 2 * DefaultWindowTTL, "vs:": 2 * DefaultWindowTTL, "dr:": 2 * DefaultWindowTTL, "sc:": 3 * DefaultSnapshotTTL / 2,
 		"raid:": DefaultRaidWindow + time.Minute, "ln:": 2 * DefaultUserTTL,
 		"sa:": DefaultUserTTL, "sd:": DefaultMarkTTL, "st:": DefaultMarkTTL, "ma:": DefaultUserTTL,
 	}
