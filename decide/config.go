@@ -38,6 +38,7 @@ type Config struct {
 	ModWorkers     int           `split_words:"true" default:"1" desc:"mod-stream workers"`
 	BatchCount     int64         `split_words:"true" default:"100" desc:"most entries per XREADGROUP (and per feature-store round trip), reached only under a sustained backlog (DECIDE_MIN_BATCH_COUNT): larger batches raise throughput, smaller ones cut tail latency; with the feature store on its own Redis, 200-400 decide more per second in a backlog, but on the bus's Redis each large feature-store call holds up ingest's writes"`
 	MinBatchCount  int64         `split_words:"true" default:"20" desc:"when > 0, the XREADGROUP COUNT adapts between min(this, DECIDE_BATCH_COUNT) and DECIDE_BATCH_COUNT: doubled after 100 ms of reads that were all full (a backlog), halved after a read that is not full (caught up); 0 = always DECIDE_BATCH_COUNT"`
+	ReadInterval   time.Duration `split_words:"true" default:"0s" desc:"when > 0, a worker whose read of new entries was not full starts its next read no earlier than this after that one (0 = off): under load the workers read in larger batches (fewer round trips and per-batch costs per message), a worker blocked in a read still takes new entries at once, a full read (a backlog) is followed by the next at once; reads then always ask for DECIDE_BATCH_COUNT entries (DECIDE_MIN_BATCH_COUNT is ignored)"`
 	Block          time.Duration `default:"1s" desc:"XREADGROUP BLOCK; must be below DECIDE_SHUTDOWN_TIMEOUT"`
 	MinIdle        time.Duration `split_words:"true" default:"60s" desc:"pending entries idle this long under any consumer are taken over (XAUTOCLAIM)"`
 	ClaimInterval  time.Duration `split_words:"true" default:"10s" desc:"how often each worker looks for idle entries to take over"`
@@ -118,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MinBatchCount < 0 {
 		add("MIN_BATCH_COUNT", "must be >= 0, got %d", c.MinBatchCount)
+	}
+	if c.ReadInterval < 0 || c.ReadInterval > time.Second {
+		add("READ_INTERVAL", "must be in 0s..1s, got %s", c.ReadInterval)
 	}
 	if c.Block < time.Millisecond || c.Block >= c.ShutdownTimeout {
 		add("BLOCK", "must be >= 1ms and below DECIDE_SHUTDOWN_TIMEOUT (%s), got %s", c.ShutdownTimeout, c.Block)

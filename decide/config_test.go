@@ -88,6 +88,7 @@ func TestLoadConfig_Invalid(t *testing.T) {
 		{map[string]string{"DECIDE_WORKERS": "0"}, "DECIDE_WORKERS"},
 		{map[string]string{"DECIDE_BLOCK": "30s"}, "DECIDE_BLOCK"},
 		{map[string]string{"DECIDE_MIN_IDLE": "500ms"}, "DECIDE_MIN_IDLE"},
+		{map[string]string{"DECIDE_READ_INTERVAL": "2s"}, "DECIDE_READ_INTERVAL"},
 		{map[string]string{"DECIDE_EXPLORE_EPSILON": "1.5"}, "DECIDE_EXPLORE_EPSILON"},
 		{map[string]string{"DECIDE_FEATURE_WINDOW_TTL": "30s"}, "DECIDE_FEATURE_*"},
 		{map[string]string{"DECIDE_MOD_GROUP": "decide"}, "DECIDE_GROUP"},

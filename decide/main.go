@@ -170,6 +170,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// reader into flat fields (the decider decodes those).
 	chatCfg.FastReads, chatCfg.FlatFields = true, true
 	chatCfg.MinBatchCount = min(cfg.MinBatchCount, cfg.BatchCount)
+	chatCfg.ReadInterval = cfg.ReadInterval
 	chat, err := stream.NewConsumer(bus, chatCfg, dec, log.With(logging.KeyComponent, "chat_consumer"), cm)
 	if err != nil {
 		return fmt.Errorf("create chat consumer: %w", err)

@@ -134,7 +134,7 @@ if [ "$STAGES" = all ]; then
 fi
 log "running: $RATE msgs/s over $CHANNELS channels for ${DURATION}s (stages: $STAGES, per-channel limit $RATE_LIMIT/s)"
 if [ "$STAGES" != ingest ]; then
-	log "decide: workers ${DECIDE_WORKERS:-default}, batch count ${DECIDE_BATCH_COUNT:-default}, feature store on the $FEATURE_REDIS Redis, $([ "$SOCKET" = 1 ] && echo "Unix sockets" || echo "TCP"), GOMAXPROCS ${GOMAXPROCS:-default}"
+	log "decide: workers ${DECIDE_WORKERS:-default}, batch count ${DECIDE_BATCH_COUNT:-default}, read interval ${DECIDE_READ_INTERVAL:-0s}, feature store on the $FEATURE_REDIS Redis, $([ "$SOCKET" = 1 ] && echo "Unix sockets" || echo "TCP"), GOMAXPROCS ${GOMAXPROCS:-default}"
 fi
 
 # Forced disconnects (abrupt closes, mid-line) are driven from here; RECONNECTs by the simulator.

@@ -89,8 +89,20 @@ type ConsumerConfig struct {
 	// hiccup (a GC pause, a descheduled process), drained in a few
 	// milliseconds, not a backlog: growing on them made the following
 	// batches, and so the latency tail, larger while the consumer was
-	// keeping up.
+	// keeping up. Ignored with ReadInterval, which paces reads instead.
 	MinBatchCount int64
+	// ReadInterval, when > 0, paces each worker's reads of new entries:
+	// after a read that was not full, the worker's next read starts no
+	// earlier than ReadInterval after this one did. Under load the workers
+	// then read every ReadInterval/Workers between them, in batches of
+	// about rate*ReadInterval/Workers, instead of each read taking the few
+	// entries that arrived while the others were busy: fewer round trips
+	// and fixed per-batch costs per message. A worker that waits does not
+	// hold entries back while another worker is blocked reading, so at low
+	// rates it adds no latency; a full read (a backlog) is followed by the
+	// next read at once. Reads then always ask for BatchCount entries.
+	// Ignored with Prefetch.
+	ReadInterval time.Duration
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -147,6 +159,9 @@ func (c ConsumerConfig) Validate() error {
 	}
 	if c.MinBatchCount < 0 || c.MinBatchCount > c.BatchCount {
 		bad("min batch count %d must be in 0..batch count %d", c.MinBatchCount, c.BatchCount)
+	}
+	if c.ReadInterval < 0 || c.ReadInterval > time.Second {
+		bad("read interval %s must be in 0..1s", c.ReadInterval)
 	}
 	return errors.Join(errs...)
 }
@@ -366,6 +381,7 @@ func (w *worker) step(ctx context.Context) error {
 	var fields [][]string
 	var err error
 	count := w.batchCount()
+	readAt := time.Now()
 	if w.ahead != nil {
 		r := <-w.ahead
 		w.ahead = nil
@@ -375,6 +391,9 @@ func (w *worker) step(ctx context.Context) error {
 	}
 	if err != nil || len(msgs) == 0 {
 		return err
+	}
+	if c.cfg.ReadInterval > 0 && !c.cfg.Prefetch && int64(len(msgs)) < count {
+		defer sleep(ctx, time.Until(readAt.Add(c.cfg.ReadInterval)))
 	}
 	w.adapt(count, len(msgs), time.Now())
 	if c.cfg.Prefetch && ctx.Err() == nil && time.Now().Before(w.nextClaim) {
@@ -896,7 +915,7 @@ func str(v any) string {
 
 // batchCount returns the COUNT of the next read of new entries.
 func (w *worker) batchCount() int64 {
-	if w.c.cfg.MinBatchCount <= 0 {
+	if w.c.cfg.MinBatchCount <= 0 || w.c.cfg.ReadInterval > 0 {
 		return w.c.cfg.BatchCount
 	}
 	if w.count == 0 {
@@ -913,7 +932,7 @@ const growAfter = 100 * time.Millisecond
 // (MinBatchCount); now is when the last read returned.
 func (w *worker) adapt(count int64, got int, now time.Time) {
 	lo, hi := w.c.cfg.MinBatchCount, w.c.cfg.BatchCount
-	if lo <= 0 {
+	if lo <= 0 || w.c.cfg.ReadInterval > 0 {
 		return
 	}
 	w.count = count

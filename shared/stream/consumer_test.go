@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -528,6 +529,9 @@ func TestConsumerConfig_Validate(t *testing.T) {
 		{"no_prefix", func(c *ConsumerConfig) { c.ConsumerPrefix = "" }, false},
 		{"min_idle_below_block", func(c *ConsumerConfig) { c.MinIdle = time.Second; c.Block = 2 * time.Second }, false},
 		{"negative_workers", func(c *ConsumerConfig) { c.Workers = -1 }, false},
+		{"negative_read_interval", func(c *ConsumerConfig) { c.ReadInterval = -time.Millisecond }, false},
+		{"read_interval_over_1s", func(c *ConsumerConfig) { c.ReadInterval = 2 * time.Second }, false},
+		{"read_interval", func(c *ConsumerConfig) { c.ReadInterval = 20 * time.Millisecond }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -672,5 +676,71 @@ func TestWorker_AdaptiveBatchCount(t *testing.T) {
 	fixed.adapt(100, 100, t0.Add(time.Second))
 	if got := fixed.batchCount(); got != 100 {
 		t.Errorf("without MinBatchCount the COUNT is %d, want BatchCount", got)
+	}
+}
+
+// batchTimes records each batch's size and when it was handled.
+type batchTimes struct {
+	mu    sync.Mutex
+	sizes []int
+	at    []time.Time
+}
+
+func (r *batchTimes) HandleBatch(_ context.Context, b *Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sizes = append(r.sizes, len(b.Msgs))
+	r.at = append(r.at, time.Now())
+	return nil
+}
+
+func (r *batchTimes) get() ([]int, []time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sizes), slices.Clone(r.at)
+}
+
+// TestConsumer_ReadInterval: after a read that was not full, the worker's
+// next read waits for ReadInterval, so entries added meanwhile arrive as one
+// batch; full reads (a backlog) are followed by the next read at once, and
+// the COUNT is always BatchCount (MinBatchCount ignored).
+func TestConsumer_ReadInterval(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	rdb := newClient(t, redistest.Start(t))
+	rec := &batchTimes{}
+	cfg := testConfig()
+	cfg.Prefetch = false
+	cfg.ReadInterval = interval
+	cfg.MinBatchCount = 2
+	c := mustConsumer(t, rdb, cfg, rec, nil)
+	runConsumer(t, c)
+
+	addEntries(t, rdb, 0, 1)
+	waitFor(t, "the first batch", func() bool { s, _ := rec.get(); return len(s) == 1 })
+	addEntries(t, rdb, 1, 4) // three XADDs: a blocked read would return after the first
+	waitFor(t, "the second batch", func() bool { s, _ := rec.get(); return len(s) == 2 })
+	sizes, at := rec.get()
+	if sizes[1] != 3 {
+		t.Errorf("second batch has %d entries, want the 3 added while the worker waited", sizes[1])
+	}
+	if d := at[1].Sub(at[0]); d < interval*8/10 {
+		t.Errorf("second batch %v after the first, want about ReadInterval (%v) or more", d, interval)
+	}
+
+	addEntries(t, rdb, 4, 29) // 25: two full reads of BatchCount (10), then 5
+	waitFor(t, "all 29 entries", func() bool {
+		s, _ := rec.get()
+		n := 0
+		for _, k := range s {
+			n += k
+		}
+		return n == 29
+	})
+	sizes, at = rec.get()
+	if want := []int{1, 3, 10, 10, 5}; !slices.Equal(sizes, want) {
+		t.Fatalf("batch sizes %v, want %v (COUNT is BatchCount, not the adaptive MinBatchCount)", sizes, want)
+	}
+	if d := at[3].Sub(at[2]); d >= interval*8/10 {
+		t.Errorf("the read after a full one came %v later, want at once (not paced)", d)
 	}
 }
