@@ -252,8 +252,7 @@ if nd > 0 then
       r = { sunpack(dFmt, v) }
       r[DS + 2] = nil
     else
-      r = { -1 }
-      for k = 2, DS + 1 do r[k] = 0 end
+      r = { -1, 0, 0, 0, 0, 0, 0, 0, 0 } -- DS zeros
     end
     drings[j] = r
   end

@@ -181,8 +181,10 @@ local function userPut(byBucket, cur, found, field, value)
   bucketAdd(byBucket, cur, field, value)
 end
 
--- userEncode returns the binary form of u.
+-- userEncode returns the binary form of u (one pack: c0 packs a whole
+-- string).
+local userEnc = userHdr .. 'c0c0'
 local function userEncode(u)
-  return spack(userHdr, u.n, u.first, u.last, u.sw, u.sd, u.st, u.hd, u.ht, u.hb, u.lsa, u.lsw, u.lgt,
-    u.lh, u.nrt, 0, #u.lg) .. u.lg .. u.rt
+  return spack(userEnc, u.n, u.first, u.last, u.sw, u.sd, u.st, u.hd, u.ht, u.hb, u.lsa, u.lsw, u.lgt,
+    u.lh, u.nrt, 0, #u.lg, u.lg, u.rt)
 end
