@@ -456,34 +456,43 @@ func BenchmarkSnapshots(b *testing.B) {
 // (what scripts/raid.sh sends): 100 channels, 50,000 users posting in any
 // channel, 2,000 distinct texts, 30,000 messages per second of message
 // time, Twitch-like ids. redis-us/msg is the Redis server's CPU time per
-// message (INFO cpu), the cost that Redis's single thread pays.
+// message (INFO cpu), the cost that Redis's single thread pays. With
+// mix=regulars each channel has its own 500 users instead, so most
+// messages come from a user with a few dozen messages in the last minute
+// (long histories); the default mix is mostly first messages in a channel.
 func BenchmarkSnapshots_Load(b *testing.B) {
 	for _, n := range []int{1, 10, 30, 100, 500} {
-		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			s, rdb := newStore(b)
-			msgs := make([]Msg, n)
-			out := make([]features.Snapshot, n)
-			seq := uint64(0)
-			next := func() uint64 { seq++; x := seq * 0x9E3779B97F4A7C15; return x ^ x>>29 }
-			var us int64 // message time since t0, µs
-			c0 := redistest.CPU(b, rdb.Options().Addr)
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range msgs {
-					r := next()
-					us += int64(r % 67) // 33 µs on average: 30k msgs/s
-					user := r / 100 % 50_000
-					msgs[i] = Msg{Channel: fmt.Sprint("simchan", r%100), UserID: fmt.Sprint(30_000_000 + user), Login: fmt.Sprint("sneaky_otter", user),
-						MsgID: fmt.Sprintf("%08x-0000-4000-8000-%012x", seq>>32, seq), TsMs: t0 + us/1000, Hash: (r>>20%2000 + 1) * 0x9E3779B97F4A7C15}
-				}
-				if err := s.Snapshots(context.Background(), msgs, out); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
-			b.ReportMetric((redistest.CPU(b, rdb.Options().Addr)-c0)*1e6/float64(b.N*n), "redis-us/msg")
-		})
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) { benchLoad(b, n, false) })
 	}
+	b.Run("mix=regulars/batch=100", func(b *testing.B) { benchLoad(b, 100, true) })
+}
+
+func benchLoad(b *testing.B, n int, regulars bool) {
+	s, rdb := newStore(b)
+	msgs := make([]Msg, n)
+	out := make([]features.Snapshot, n)
+	seq := uint64(0)
+	next := func() uint64 { seq++; x := seq * 0x9E3779B97F4A7C15; return x ^ x>>29 }
+	var us int64 // message time since t0, µs
+	c0 := redistest.CPU(b, rdb.Options().Addr)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range msgs {
+			r := next()
+			us += int64(r % 67) // 33 µs on average: 30k msgs/s
+			user := r / 100 % 50_000
+			if regulars {
+				user = r%100*500 + r/100%500 // 500 users of the channel's own
+			}
+			msgs[i] = Msg{Channel: fmt.Sprint("simchan", r%100), UserID: fmt.Sprint(30_000_000 + user), Login: fmt.Sprint("sneaky_otter", user),
+				MsgID: fmt.Sprintf("%08x-0000-4000-8000-%012x", seq>>32, seq), TsMs: t0 + us/1000, Hash: (r>>20%2000 + 1) * 0x9E3779B97F4A7C15}
+		}
+		if err := s.Snapshots(context.Background(), msgs, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+	b.ReportMetric((redistest.CPU(b, rdb.Options().Addr)-c0)*1e6/float64(b.N*n), "redis-us/msg")
 }
 
 // TestStore_BatchingDoesNotMatter feeds the same messages (several channels,
