@@ -460,23 +460,39 @@ func BenchmarkSnapshots(b *testing.B) {
 // mix=regulars each channel has its own 500 users instead, so most
 // messages come from a user with a few dozen messages in the last minute
 // (long histories); the default mix is mostly first messages in a channel.
+// mix=actions also hands every batch one executed action per 10 messages
+// (of the batch before), as decide does at the load test's action rate.
 func BenchmarkSnapshots_Load(b *testing.B) {
 	for _, n := range []int{1, 10, 30, 100, 500} {
-		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) { benchLoad(b, n, false) })
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) { benchLoad(b, n, false, 0) })
 	}
-	b.Run("mix=regulars/batch=100", func(b *testing.B) { benchLoad(b, 100, true) })
+	b.Run("mix=regulars/batch=100", func(b *testing.B) { benchLoad(b, 100, true, 0) })
+	b.Run("mix=actions/batch=100", func(b *testing.B) { benchLoad(b, 100, false, 10) })
 }
 
-func benchLoad(b *testing.B, n int, regulars bool) {
+// benchLoad runs BenchmarkSnapshots_Load's loop; with every > 0 each batch
+// also hands over, as executed actions (SnapshotsSys), every every-th
+// message of the batch before (warn, delete or timeout: the
+// load test's decisions act on about 10% of messages).
+func benchLoad(b *testing.B, n int, regulars bool, every int) {
 	s, rdb := newStore(b)
 	msgs := make([]Msg, n)
 	out := make([]features.Snapshot, n)
 	seq := uint64(0)
 	next := func() uint64 { seq++; x := seq * 0x9E3779B97F4A7C15; return x ^ x>>29 }
 	var us int64 // message time since t0, µs
+	var acts []SysAction
+	kinds := []event.ActionKind{event.Warn, event.Delete, event.Timeout}
 	c0 := redistest.CPU(b, rdb.Options().Addr)
 	b.ReportAllocs()
 	for b.Loop() {
+		acts = acts[:0]
+		for i := 0; every > 0 && i < n; i += every {
+			m := msgs[i]
+			if m.MsgID != "" {
+				acts = append(acts, SysAction{Channel: m.Channel, UserID: m.UserID, MsgID: m.MsgID, Kind: kinds[i/every%3], TsMs: m.TsMs + 5})
+			}
+		}
 		for i := range msgs {
 			r := next()
 			us += int64(r % 67) // 33 µs on average: 30k msgs/s
@@ -487,7 +503,7 @@ func benchLoad(b *testing.B, n int, regulars bool) {
 			msgs[i] = Msg{Channel: fmt.Sprint("simchan", r%100), UserID: fmt.Sprint(30_000_000 + user), Login: fmt.Sprint("sneaky_otter", user),
 				MsgID: fmt.Sprintf("%08x-0000-4000-8000-%012x", seq>>32, seq), TsMs: t0 + us/1000, Hash: (r>>20%2000 + 1) * 0x9E3779B97F4A7C15}
 		}
-		if err := s.Snapshots(context.Background(), msgs, out); err != nil {
+		if err := s.SnapshotsSys(context.Background(), msgs, out, acts); err != nil {
 			b.Fatal(err)
 		}
 	}
