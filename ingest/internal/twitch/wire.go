@@ -254,7 +254,7 @@ func dial(ctx context.Context, rawURL string, maxLine int, tlsConf *tls.Config) 
 		d := websocket.Dialer{
 			NetDialContext:  nd.DialContext,
 			TLSClientConfig: tlsConf,
-			ReadBufferSize:  8 << 10,
+			ReadBufferSize:  64 << 10,
 			WriteBufferSize: 1 << 10,
 		}
 		if dl, ok := ctx.Deadline(); ok {
