@@ -75,25 +75,25 @@ local function userDecode(v)
     lh = noHash, nrt = 0, lg = '', rt = '' }
 end
 
--- calls runs redis.call(cmd, key, list[from..to]) (key may be nil) in slices
--- small enough for unpack and returns the replies concatenated (the reply
--- itself when one slice does: no copy).
+-- call1 runs redis.call(cmd, key, list[a..b]) (key may be nil) and returns
+-- its reply, {} when that is not an array.
+local function call1(cmd, key, list, a, b)
+  local part
+  if key then part = redis.call(cmd, key, unpack(list, a, b)) else part = redis.call(cmd, unpack(list, a, b)) end
+  if type(part) == 'table' then return part end
+  return {}
+end
+
+-- calls runs call1 over list[from..to] in slices small enough for unpack
+-- and returns the replies concatenated (the reply itself when one slice
+-- does: no copy).
 local function calls(cmd, key, list, from, to)
   if to < from then return {} end
-  if to - from < 4000 then
-    local part
-    if key then part = redis.call(cmd, key, unpack(list, from, to)) else part = redis.call(cmd, unpack(list, from, to)) end
-    if type(part) == 'table' then return part end
-    return {}
-  end
+  if to - from < 4000 then return call1(cmd, key, list, from, to) end
   local res = {}
   for a = from, to, 4000 do
-    local b = mmin(a + 3999, to)
-    local part
-    if key then part = redis.call(cmd, key, unpack(list, a, b)) else part = redis.call(cmd, unpack(list, a, b)) end
-    if type(part) == 'table' then
-      for j = 1, #part do res[#res + 1] = part[j] end
-    end
+    local part = call1(cmd, key, list, a, mmin(a + 3999, to))
+    for j = 1, #part do res[#res + 1] = part[j] end
   end
   return res
 end
@@ -127,7 +127,6 @@ local function bucketLoad(prefix, width, late, fields, n, sec)
     local names, m = fields, n
     if idx then
       m = #idx
-      if m == 0 then break end
       names = {}
       for k = 1, m do names[k] = fields[idx[k]] end
     end
