@@ -304,9 +304,9 @@ func DecodeChat(vals map[string]any) (Chat, error) {
 func DecodeChatFields(f Fields) (Chat, error) { return decodeChat(decoder{flat: f}) }
 
 func decodeChat(d decoder) (Chat, error) {
-	v := d.str(FieldSchemaVersion, true)
-	if d.err == nil && v != ChatSchemaVersion && v != ChatSchemaVersion1 {
-		return Chat{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported chat schema version %q (want %q or %q)", v, ChatSchemaVersion, ChatSchemaVersion1)}
+	v, ok := d.version("chat", ChatSchemaVersion, ChatSchemaVersion1)
+	if !ok {
+		return Chat{}, d.err
 	}
 	c := Chat{
 		MsgID:       d.str(FieldMsgID, true),

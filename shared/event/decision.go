@@ -459,8 +459,8 @@ func DecodeDecisionFields(f Fields) (Decision, error) { return decodeDecision(de
 func decodeDecision(d decoder) (Decision, error) {
 	// Fields are read in the order Values writes them, so that a decoder of
 	// flat fields finds each one where the previous one ended.
-	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != DecisionSchemaVersion {
-		return Decision{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported decision schema version %q (want %q)", v, DecisionSchemaVersion)}
+	if _, ok := d.version("decision", DecisionSchemaVersion); !ok {
+		return Decision{}, d.err
 	}
 	var x Decision
 	x.DecisionID = d.str(FieldDecisionID, true)

@@ -99,8 +99,8 @@ func DecodeExecution(vals map[string]any) (Execution, error) {
 func DecodeExecutionFields(f Fields) (Execution, error) { return decodeExecution(decoder{flat: f}) }
 
 func decodeExecution(d decoder) (Execution, error) {
-	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ExecutionSchemaVersion {
-		return Execution{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported execution schema version %q (want %q)", v, ExecutionSchemaVersion)}
+	if _, ok := d.version("execution", ExecutionSchemaVersion); !ok {
+		return Execution{}, d.err
 	}
 	x := Execution{
 		DecisionID:   d.str(FieldDecisionID, true),

@@ -175,9 +175,25 @@ func checkVersion(got *string, schema string, want ...string) error {
 		return &DecodeError{Field: FieldSchemaVersion, Err: errors.New("missing")}
 	}
 	if !slices.Contains(want, *got) {
-		return &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported %s schema version %q (want %q)", schema, *got, want[0])}
+		w := fmt.Sprintf("%q", want[0])
+		if len(want) > 1 {
+			w = fmt.Sprintf("one of %q", want)
+		}
+		return &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported %s schema version %q (want %s)", schema, *got, w)}
 	}
 	return nil
+}
+
+// version reads a stream entry's schema_version and records an error
+// (checkVersion's) unless it is one of want; ok is false once d has failed.
+func (d *decoder) version(schema string, want ...string) (v string, ok bool) {
+	v = d.str(FieldSchemaVersion, true)
+	if d.err == nil {
+		if err := checkVersion(&v, schema, want...); err != nil {
+			d.err = err
+		}
+	}
+	return v, d.err == nil
 }
 
 func orEmpty[T any](s []T) []T {

@@ -106,8 +106,8 @@ func DecodeMod(vals map[string]any) (Mod, error) {
 func DecodeModFields(f Fields) (Mod, error) { return decodeMod(decoder{flat: f}) }
 
 func decodeMod(d decoder) (Mod, error) {
-	if v := d.str(FieldSchemaVersion, true); d.err == nil && v != ModSchemaVersion {
-		return Mod{}, &DecodeError{Field: FieldSchemaVersion, Err: fmt.Errorf("unsupported mod schema version %q (want %q)", v, ModSchemaVersion)}
+	if _, ok := d.version("mod", ModSchemaVersion); !ok {
+		return Mod{}, d.err
 	}
 	m := Mod{
 		Kind:           ModKind(d.str(FieldKind, true)),
