@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -470,12 +471,144 @@ func BenchmarkSnapshots_Load(b *testing.B) {
 	b.Run("mix=actions/batch=100", func(b *testing.B) { benchLoad(b, 100, false, 10) })
 }
 
+// BenchmarkSnapshots_Sections is BenchmarkSnapshots_Load/batch=100 with
+// snapshot.lua instrumented (sectioned): it reports the time each section
+// of the script takes per batch inside Redis (wall time, so run it on a
+// quiet machine; each boundary's TIME call adds about a microsecond).
+func BenchmarkSnapshots_Sections(b *testing.B) {
+	src, err := sectioned(snapshotSrc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := benchLoad(b, 100, false, 0, func(s *Store) { s.snap = script(src) })
+	per, err := sectionTimes(rdb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, us := range per {
+		b.ReportMetric(us, name+"-us/batch")
+	}
+}
+
+// scriptSections names snapshot.lua's sections by the line each starts
+// with (the script's start is the first).
+var scriptSections = []struct{ start, name string }{
+	{"local P = ARGV[1]", "start"},
+	{"-- Snapshot cache: hash sc:", "cache_read"},
+	{"-- 1. Read:", "history_read"},
+	{"local lateMax", "velocity_read"},
+	{"-- Copypasta rings:", "copypasta_read"},
+	{"-- Login -> user id", "loop"},
+	{"-- 3. Write back", "history_write"},
+	{"local vset", "velocity_write"},
+	{"local dset", "copypasta_write"},
+	{"bucketSave(P .. 'sc:'", "cache_write"},
+	{"bucketSave(P .. 'ln:'", "ln_write_reply"},
+}
+
+// sectionKey is the hash the sectioned script adds its times to.
+const sectionKey = "featurestore:sections"
+
+// sectioned returns src with a TIME call where each of scriptSections
+// starts, adding each section's microseconds (and a batch count) to
+// sectionKey before it returns. It fails when a section start is missing
+// (the script changed: update scriptSections).
+func sectioned(src string) (string, error) {
+	lines := strings.Split(src, "\n")
+	var out []string
+	k := 0
+	for _, l := range lines {
+		if k < len(scriptSections) && strings.HasPrefix(l, scriptSections[k].start) {
+			if k == 0 {
+				out = append(out,
+					"local __acc, __last = {}, nil",
+					"local function __mark(name)",
+					"  local t = redis.call('TIME')",
+					"  local now = t[1] * 1000000 + t[2]",
+					"  if name then __acc[#__acc + 1] = name; __acc[#__acc + 1] = now - __last end",
+					"  __last = now",
+					"end",
+					"__mark(nil)")
+			} else {
+				out = append(out, "__mark('"+scriptSections[k-1].name+"')")
+			}
+			k++
+		}
+		if strings.HasPrefix(l, "return table.concat(out)") {
+			out = append(out, "local __reply = table.concat(out)",
+				"__mark('"+scriptSections[len(scriptSections)-1].name+"')",
+				"for __i = 1, #__acc, 2 do redis.call('HINCRBY', '"+sectionKey+"', __acc[__i], __acc[__i + 1]) end",
+				"redis.call('HINCRBY', '"+sectionKey+"', 'batches', 1)",
+				"return __reply")
+			continue
+		}
+		out = append(out, l)
+	}
+	if k < len(scriptSections) {
+		return "", fmt.Errorf("snapshot.lua has no line starting %q (section %s)", scriptSections[k].start, scriptSections[k].name)
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// sectionTimes returns the microseconds per batch of each section that the
+// sectioned script recorded.
+func sectionTimes(rdb *redis.Client) (map[string]float64, error) {
+	h, err := rdb.HGetAll(context.Background(), sectionKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read section times: %w", err)
+	}
+	batches, _ := strconv.ParseFloat(h["batches"], 64)
+	if batches == 0 {
+		return nil, fmt.Errorf("no batch recorded section times")
+	}
+	per := map[string]float64{}
+	for name, v := range h {
+		if name != "batches" {
+			us, _ := strconv.ParseFloat(v, 64)
+			per[name] = us / batches
+		}
+	}
+	return per, nil
+}
+
+// TestSectioned: the sectioned script returns the same snapshots as the
+// script itself and records a time for every section.
+func TestSectioned(t *testing.T) {
+	src, err := sectioned(snapshotSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := newStore(t)
+	timed, rdb := newStore(t)
+	timed.snap = script(src)
+	msgs := []Msg{msg("c", "a", t0, 1), msg("c", "b", t0+10, 1), msg("d", "a", t0+2000, 2), msg("c", "a", t0-3000, 0)}
+	want, got := snaps(t, plain, msgs...), snaps(t, timed, msgs...)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d: sectioned %+v, script %+v", i, got[i], want[i])
+		}
+	}
+	per, err := sectionTimes(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range scriptSections {
+		if _, ok := per[sec.name]; !ok {
+			t.Errorf("no time for section %s (have %v)", sec.name, per)
+		}
+	}
+}
+
 // benchLoad runs BenchmarkSnapshots_Load's loop; with every > 0 each batch
 // also hands over, as executed actions (SnapshotsSys), every every-th
 // message of the batch before (warn, delete or timeout: the
-// load test's decisions act on about 10% of messages).
-func benchLoad(b *testing.B, n int, regulars bool, every int) {
+// load test's decisions act on about 10% of messages); change, if any,
+// adjusts the store first. It returns the store's Redis client.
+func benchLoad(b *testing.B, n int, regulars bool, every int, change ...func(*Store)) *redis.Client {
 	s, rdb := newStore(b)
+	for _, f := range change {
+		f(s)
+	}
 	msgs := make([]Msg, n)
 	out := make([]features.Snapshot, n)
 	seq := uint64(0)
@@ -509,6 +642,7 @@ func benchLoad(b *testing.B, n int, regulars bool, every int) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 	b.ReportMetric((redistest.CPU(b, rdb.Options().Addr)-c0)*1e6/float64(b.N*n), "redis-us/msg")
+	return rdb
 }
 
 // TestStore_BatchingDoesNotMatter feeds the same messages (several channels,
