@@ -209,14 +209,16 @@ func TestRun_EndToEnd(t *testing.T) {
 	}
 }
 
-func tamper(t *testing.T, vals map[string]any) map[string]any {
+// tamper returns the stream values of the decision in vals with another
+// risk score.
+func tamper(t *testing.T, vals map[string]any) []any {
 	t.Helper()
-	out := map[string]any{}
-	for k, v := range vals {
-		out[k] = v
+	d, err := event.DecodeDecision(vals)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out[event.FieldRiskScore] = "0.5"
-	return out
+	d.RiskScore = 0.5
+	return d.Values(nil)
 }
 
 func TestRunClamp(t *testing.T) {

@@ -93,7 +93,7 @@ func TestExamples_Mutated(t *testing.T) {
 		Action:    {"actions": "IGNORE"},
 	}
 	wrongEnum := map[string]map[string]any{
-		LogEvent:  {"decision_path": "guess", "failure_reason": "unknown", "action_final": "TIMEOUT_120", "schema_version": "2", "action_set": "as-2", "feature_set": "fs-2"},
+		LogEvent:  {"decision_path": "guess", "failure_reason": "unknown", "action_final": "TIMEOUT_120", "schema_version": "1", "action_set": "as-2", "feature_set": "fs-2"},
 		Mod:       {"kind": "explode", "source": "IRC", "schema_version": "2"},
 		Execution: {"status": "maybe", "action": "BAN", "schema_version": "2"},
 		Chat:      {"schema_version": "3"},

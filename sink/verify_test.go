@@ -35,7 +35,7 @@ func writeDataDir(t *testing.T) (dir, decisionsFile string) {
 	for i := range 30 {
 		id := stream.ID{MS: hourMS + uint64(i)}
 		d := testDecision(i)
-		dw.Append(id, id.String(), rows.FromDecision(id.String(), &d), event.DecisionSchemaVersion, 1000)
+		dw.Append(id, id.String(), rows.FromDecision(id.String(), &d), rows.DecisionVersion, 1000)
 	}
 	c, err := dw.Commit()
 	if err != nil {

@@ -133,17 +133,25 @@ func loadChaos(ctx context.Context, rdb *redis.Client, k chaosKeys, simURL strin
 	if err != nil {
 		return d, err
 	}
+	var bad error
 	err = eachEntry(ctx, rdb, k.Decisions, func(m redis.XMessage) {
 		ms, _, _ := strings.Cut(m.ID, "-")
 		entryMs, _ := strconv.ParseInt(ms, 10, 64)
-		readAt, _ := strconv.ParseInt(s(m.Values, event.FieldReadAtUs), 10, 64)
+		x, err := event.DecodeDecision(m.Values)
+		if err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("decision entry %s: %w", m.ID, err)
+			}
+			return
+		}
 		d.Decisions = append(d.Decisions, decisionRec{
-			EntryMs: entryMs, SrcID: s(m.Values, event.FieldSrcID), MsgID: s(m.Values, event.FieldMsgID),
-			RoomID: s(m.Values, event.FieldRoomID), UserID: s(m.Values, event.FieldUserID),
-			Action: s(m.Values, event.FieldActionFinal), Path: s(m.Values, event.FieldDecisionPath),
-			Failure: s(m.Values, event.FieldFailureReason), ReadAtUs: readAt,
+			EntryMs: entryMs, SrcID: x.SrcID, MsgID: x.MsgID, RoomID: x.RoomID, UserID: x.UserID,
+			Action: x.ActionFinal.String(), Path: string(x.Path), Failure: x.FailureReason, ReadAtUs: x.ReadAtUs,
 		})
 	})
+	if err == nil {
+		err = bad
+	}
 	if err != nil {
 		return d, err
 	}

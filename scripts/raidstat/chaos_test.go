@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/streamsafe-rl/streamsafe/shared/event"
+	"github.com/streamsafe-rl/streamsafe/shared/event/eventtest"
 	"github.com/streamsafe-rl/streamsafe/shared/redistest"
 	"github.com/streamsafe-rl/streamsafe/shared/twitchsim"
 )
@@ -287,10 +288,17 @@ func TestRun_Chaos(t *testing.T) {
 	must(rdb.XGroupCreate(ctx, "chat", "decide", "0").Err())
 	decs := slices.Clone(d.Decisions)
 	slices.SortFunc(decs, func(a, b decisionRec) int { return cmp.Compare(a.EntryMs, b.EntryMs) }) // stream ids grow
-	for _, x := range decs {
-		must(rdb.XAdd(ctx, &redis.XAddArgs{Stream: "dec", ID: itoa(x.EntryMs) + "-0", Values: []any{
-			"src_id", x.SrcID, "msg_id", x.MsgID, "room_id", x.RoomID, "user_id", x.UserID, "action_final", x.Action,
-			"decision_path", x.Path, "failure_reason", x.Failure, "read_at_us", itoa(x.ReadAtUs)}}).Err())
+	for k, x := range decs {
+		dec := eventtest.Decision()
+		dec.SrcID, dec.MsgID, dec.RoomID, dec.UserID = x.SrcID, x.MsgID, x.RoomID, x.UserID
+		a, err := event.ParseAction(x.Action)
+		must(err)
+		dec.ActionFinal, dec.Path, dec.FailureReason, dec.ReadAtUs = a, event.DecisionPath(x.Path), x.Failure, x.ReadAtUs
+		vals := dec.Values(nil)
+		if k%2 == 1 { // decide before schema 2 wrote these
+			vals = eventtest.DecisionV1Values(dec)
+		}
+		must(rdb.XAdd(ctx, &redis.XAddArgs{Stream: "dec", ID: itoa(x.EntryMs) + "-0", Values: vals}).Err())
 	}
 	for _, e := range d.Executions {
 		must(rdb.XAdd(ctx, &redis.XAddArgs{Stream: "exec", Values: []any{"msg_id", e.MsgID, "room_id", e.RoomID, "user_id", e.UserID, "action", e.Action, "status", e.Status}}).Err())

@@ -85,14 +85,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	res := map[string]any{}
 	if *chat != "" {
-		s, err := scan(ctx, rdb, *chat, "msg_id", chatLatency)
+		s, err := scan(ctx, rdb, *chat, "msg_id", chatEntry)
 		if err != nil {
 			return err
 		}
 		res["chat"] = s
 	}
 	if *decisions != "" {
-		s, err := scan(ctx, rdb, *decisions, "msg_id", decisionLatency)
+		s, err := scan(ctx, rdb, *decisions, "msg_id", decisionEntry)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func str(v any) string {
 
 // scan reads the whole stream in pages and computes StreamStats; lat returns
 // the latency of one entry in milliseconds.
-func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(entryMs int64, v map[string]any) (float64, bool)) (StreamStats, error) {
+func scan(ctx context.Context, rdb *redis.Client, key, idField string, inspect func(entryMs int64, v map[string]any) entryInfo) (StreamStats, error) {
 	var st StreamStats
 	seen := make(map[uint64]struct{}, 1<<16)
 	var lats []float64
@@ -160,10 +160,11 @@ func scan(ctx context.Context, rdb *redis.Client, key, idField string, lat func(
 			} else {
 				seen[h.Sum64()] = struct{}{}
 			}
-			if l, ok := lat(entryMs, m.Values); ok {
-				lats = append(lats, l)
+			info := inspect(entryMs, m.Values)
+			if info.hasLat {
+				lats = append(lats, info.latMs)
 			}
-			if r := str(m.Values["failure_reason"]); r != "" {
+			if r := info.failure; r != "" {
 				if st.Failures == nil {
 					st.Failures = map[string]int64{}
 				}
@@ -272,13 +273,13 @@ func runSummary(ctx context.Context, rdb *redis.Client, chatKey, decisionsKey, s
 			}
 		}
 	}
-	chat, err := scan(ctx, rdb, chatKey, "msg_id", chatLatency)
+	chat, err := scan(ctx, rdb, chatKey, "msg_id", chatEntry)
 	if err != nil {
 		return err
 	}
 	var dec *StreamStats
 	if decisionsKey != "" {
-		d, err := scan(ctx, rdb, decisionsKey, "msg_id", decisionLatency)
+		d, err := scan(ctx, rdb, decisionsKey, "msg_id", decisionEntry)
 		if err != nil {
 			return err
 		}
@@ -336,6 +337,55 @@ func runSinkCheck(ctx context.Context, rdb *redis.Client, dir string, keys map[s
 	return nil
 }
 
+// entryInfo is what scan takes from one entry besides its id.
+type entryInfo struct {
+	latMs   float64
+	hasLat  bool   // latMs is set
+	failure string // failure_reason of a decision ("" for none)
+}
+
+// chatEntry is a chat entry's latency (chatLatency).
+func chatEntry(entryMs int64, v map[string]any) entryInfo {
+	l, ok := chatLatency(entryMs, v)
+	return entryInfo{latMs: l, hasLat: ok}
+}
+
+// decisionEntry is a decision entry's latency (decisionLatency) and
+// failure_reason.
+func decisionEntry(entryMs int64, v map[string]any) entryInfo {
+	readAtUs, failure := decisionFields(v)
+	l, ok := decisionLatency(entryMs, readAtUs)
+	return entryInfo{latMs: l, hasLat: ok, failure: failure}
+}
+
+// Positions of read_at_us and failure_reason in decision schema 2's groups.
+var (
+	readAtPos  = slices.Index(event.DecisionTimesNames[:], event.FieldReadAtUs)
+	failurePos = slices.Index(event.DecisionDecisionNames[:], event.FieldFailureReason)
+)
+
+// decisionFields reads read_at_us (0 when absent) and failure_reason from
+// a decisions entry without decoding all of it: schema 2 keeps them in the
+// times and decision groups, schema 1 in fields of their own.
+func decisionFields(v map[string]any) (readAtUs int64, failure string) {
+	if str(v[event.FieldSchemaVersion]) == event.DecisionSchemaVersion1 {
+		r, _ := strconv.ParseInt(str(v[event.FieldReadAtUs]), 10, 64)
+		return r, str(v[event.FieldFailureReason])
+	}
+	r, _ := strconv.ParseInt(nth(str(v[event.FieldTimes]), readAtPos), 10, 64)
+	return r, nth(str(v[event.FieldDecision]), failurePos)
+}
+
+// nth returns the n-th (0-based) comma-separated value of csv, "" when it
+// has fewer.
+func nth(csv string, n int) string {
+	for range n {
+		_, csv, _ = strings.Cut(csv, ",")
+	}
+	s, _, _ := strings.Cut(csv, ",")
+	return s
+}
+
 // chatLatency is simulator send (tmi_sent_ts, ms) to stream entry (entry id, ms).
 // tmi_sent_ts is the first value of the times field (chat schema 2) or a
 // field of its own (schema 1).
@@ -351,13 +401,12 @@ func chatLatency(entryMs int64, v map[string]any) (float64, bool) {
 	return float64(entryMs - ts), true
 }
 
-// decisionLatency is read from the chat stream (read_at_us, as logged by
+// decisionLatency is read from the chat stream (read_at_us r, as logged by
 // decide) to decision written (the decision entry's id). Entry ids have
 // millisecond resolution, so the end of the entry's millisecond is used: an
 // upper bound, never an underestimate.
-func decisionLatency(entryMs int64, v map[string]any) (float64, bool) {
-	r, err := strconv.ParseInt(str(v["read_at_us"]), 10, 64)
-	if err != nil || r <= 0 {
+func decisionLatency(entryMs, r int64) (float64, bool) {
+	if r <= 0 {
 		return 0, false
 	}
 	return float64((entryMs+1)*1000-r) / 1000, true

@@ -70,25 +70,33 @@ func TestDecodeDecision_Bad(t *testing.T) {
 		edit  func(map[string]any)
 		field string
 	}{
-		{"schema_version", func(m map[string]any) { m[FieldSchemaVersion] = "2" }, FieldSchemaVersion},
-		{"missing_decision_id", func(m map[string]any) { delete(m, FieldDecisionID) }, FieldDecisionID},
-		{"missing_action_final", func(m map[string]any) { delete(m, FieldActionFinal) }, FieldActionFinal},
-		{"bad_action", func(m map[string]any) { m[FieldActions] = "WARN,NUKE,1" }, FieldActions},
-		{"bad_action_idx", func(m map[string]any) { m[FieldActions] = "WARN,WARN,x" }, FieldActions},
-		{"short_actions", func(m map[string]any) { m[FieldActions] = "WARN,WARN" }, FieldActions},
+		{"schema_version", func(m map[string]any) { m[FieldSchemaVersion] = "3" }, FieldSchemaVersion},
+		{"missing_ids", func(m map[string]any) { delete(m, FieldIDs) }, FieldIDs},
+		{"short_ids", func(m map[string]any) { m[FieldIDs] = "3b6409df-21e6-5709-a625-3b23453dff20" }, FieldIDs},
+		{"empty_decision_id", func(m map[string]any) { m[FieldIDs] = ",1-0" }, FieldDecisionID},
+		{"missing_msg_id", func(m map[string]any) { delete(m, FieldMsgID) }, FieldMsgID},
+		{"short_who", func(m map[string]any) { m[FieldWho] = "1,xyz,2" }, FieldWho},
+		{"bad_escape", func(m map[string]any) { m[FieldWho] = "1,x%2Dz,2,abc" }, FieldWho},
+		{"missing_decision", func(m map[string]any) { delete(m, FieldDecision) }, FieldDecision},
+		{"short_decision", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,WARN,WARN,1,0,deterministic" }, FieldDecision},
+		{"empty_action_final", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,WARN,,1,0,deterministic," }, FieldDecision},
+		{"empty_path", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,WARN,WARN,1,0,," }, FieldDecision},
+		{"bad_action", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,NUKE,WARN,1,0,deterministic," }, FieldDecision},
+		{"bad_action_idx", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,WARN,WARN,x,0,deterministic," }, FieldDecision},
+		{"bad_score", func(m map[string]any) { m[FieldDecision] = "high,WARN,WARN,WARN,1,0,deterministic," }, FieldDecision},
+		{"bad_over_budget", func(m map[string]any) { m[FieldDecision] = "0.5,WARN,WARN,WARN,1,2,deterministic," }, FieldDecision},
 		{"bad_trust_flag", func(m map[string]any) { m[FieldTrust] = "1,0,0,0,3,2,0,0,0" }, FieldTrust},
-		{"short_times", func(m map[string]any) { m[FieldTimes] = "1,2,3" }, FieldTimes},
+		{"short_times", func(m map[string]any) { m[FieldTimes] = "1,2,3,4" }, FieldTimes},
 		{"short_versions", func(m map[string]any) { m[FieldVersions] = "fs-1,v1,abc" }, FieldVersions},
 		{"bad_latency", func(m map[string]any) { m[FieldLatUs] = "1,2,3,4,5,z" }, FieldLatUs},
-		{"bad_draw", func(m map[string]any) { m[FieldExplore] = "0.1,draw,0,1" }, FieldExplore},
+		{"bad_draw", func(m map[string]any) { m[FieldPolicy] = "0.1,draw,0,1,1,0,0,0,0,0" }, FieldPolicy},
+		{"bad_explored", func(m map[string]any) { m[FieldPolicy] = "0.1,0.2,yes,1,1,0,0,0,0,0" }, FieldPolicy},
+		{"short_probs", func(m map[string]any) { m[FieldPolicy] = "0.1,0.2,0,1,1" }, FieldPolicy},
+		{"bad_prob", func(m map[string]any) { m[FieldPolicy] = "0.1,0.2,0,1,1,0,0,0,0,p" }, FieldPolicy},
 		{"bad_features", func(m map[string]any) { m[FieldFeatures] = "1,x" }, FieldFeatures},
-		{"short_snapshot", func(m map[string]any) { m[FieldSnapshot] = "1,2" }, FieldSnapshot},
-		{"short_probs", func(m map[string]any) { m[FieldProbs] = "1" }, FieldProbs},
+		{"short_snapshot", func(m map[string]any) { m[FieldSnapshot] = "deadbeef00c0ffee,1,2" }, FieldSnapshot},
+		{"bad_hash", func(m map[string]any) { m[FieldSnapshot] = "zz,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0" }, FieldSnapshot},
 		{"short_msg_features", func(m map[string]any) { m[FieldMsgFeatures] = "1,2" }, FieldMsgFeatures},
-		{"bad_hash", func(m map[string]any) { m[FieldTextHash] = "zz" }, FieldTextHash},
-		{"bad_score", func(m map[string]any) { m[FieldRiskScore] = "high" }, FieldRiskScore},
-		{"bad_bool", func(m map[string]any) { m[FieldExplore] = "0.1,0.2,yes,1" }, FieldExplore},
-		{"bad_over_budget", func(m map[string]any) { m[FieldOverBudget] = "2" }, FieldOverBudget},
 		{"wrong_type", func(m map[string]any) { m[FieldMsgID] = 5 }, FieldMsgID},
 	}
 	for _, tt := range tests {
@@ -105,26 +113,103 @@ func TestDecodeDecision_Bad(t *testing.T) {
 	}
 }
 
-// TestDecision_Layout pins the wire form of the grouped fields.
+// TestDecision_Layout pins the wire form of schema 2.
 func TestDecision_Layout(t *testing.T) {
 	d := sampleDecision()
+	d.Login = "a,b%c" // escaped in who
 	m := toMap(t, d.Values(nil))
 	want := map[string]string{
-		FieldTimes:       "1700000000000,1700000000001234,1700000000002500,1700000000000",
-		FieldReadAtUs:    "1700000000002000",
-		FieldTrust:       "1,1,1,1,13,1,1,1,1",
-		FieldActions:     "TIMEOUT_600,TIMEOUT_600,1",
-		FieldActionFinal: "WARN",
-		FieldVersions:    "fs-1,baseline-v1,0123456789ab,as-1",
-		FieldExplore:     "0.05,0.0123,1,0.025",
-		FieldLatUs:       "1,2,300,4,5,400",
-		FieldClampRules:  "escalation,cooldown",
-		FieldTextHash:    "deadbeef00c0ffee",
-		FieldFeatures:    "0,1,0.1,2.0794415,1e-07,3.4028235e+38",
+		FieldSchemaVersion: "2",
+		FieldIDs:           "3b6409df-21e6-5709-a625-3b23453dff20,1700000000000-0",
+		FieldMsgID:         "eb24e920-8065-492a-8aea-266a00fc5126",
+		FieldWho:           "713936733,xyz,1,a%2Cb%25c",
+		FieldTimes:         "1700000000000,1700000000001234,1700000000002000,1700000000002500,1700000000000",
+		FieldTrust:         "1,1,1,1,13,1,1,1,1",
+		FieldFeatures:      "0,1,0.1,2.0794415,1e-07,3.4028235e+38",
+		FieldMsgFeatures:   "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,0.33333334",
+		FieldSnapshot:      "deadbeef00c0ffee,7,1007,2007,1699999999999,4007,5007,6007,7007,8007,9007,10007,11007,12007,13007,14007,15007,16007,17007",
+		FieldDecision:      "0.12345678901234568,TIMEOUT_600,TIMEOUT_600,WARN,1,1,explore,feature_store_timeout,escalation,cooldown",
+		FieldVersions:      "fs-1,baseline-v1,0123456789ab,as-1",
+		FieldPolicy:        "0.05,0.0123,1,0.025,0.025,0.95,0.025,0,0,0",
+		FieldLatUs:         "1,2,300,4,5,400",
+		FieldConsumer:      "host-0",
+	}
+	if len(m) != len(want) {
+		t.Errorf("%d fields, want %d: %v", len(m), len(want), m)
 	}
 	for f, w := range want {
 		if got := m[f]; got != w {
 			t.Errorf("field %s = %q, want %q", f, got, w)
+		}
+	}
+	got, err := DecodeDecision(m)
+	if err != nil || got.Login != d.Login {
+		t.Errorf("login after the round trip = %q (%v), want %q", got.Login, err, d.Login)
+	}
+}
+
+// TestDecodeDecision_Version1 decodes an entry as a decide before schema 2
+// wrote it (captured from that code for sampleDecision) and checks that
+// version 1's own fields are still required and checked.
+func TestDecodeDecision_Version1(t *testing.T) {
+	v1 := []any{
+		"schema_version", "1",
+		"decision_id", "3b6409df-21e6-5709-a625-3b23453dff20",
+		"src_id", "1700000000000-0",
+		"msg_id", "eb24e920-8065-492a-8aea-266a00fc5126",
+		"room_id", "713936733",
+		"channel", "xyz",
+		"user_id", "1",
+		"login", "abc",
+		"read_at_us", "1700000000002000",
+		"times", "1700000000000,1700000000001234,1700000000002500,1700000000000",
+		"trust", "1,1,1,1,13,1,1,1,1",
+		"features", "0,1,0.1,2.0794415,1e-07,3.4028235e+38",
+		"msg_features", "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,0.3333333432674408",
+		"text_hash", "deadbeef00c0ffee",
+		"snapshot", "7,1007,2007,1699999999999,4007,5007,6007,7007,8007,9007,10007,11007,12007,13007,14007,15007,16007,17007",
+		"risk_score", "0.12345678901234568",
+		"actions", "TIMEOUT_600,TIMEOUT_600,1",
+		"action_final", "WARN",
+		"clamp_rules", "escalation,cooldown",
+		"over_budget", "1",
+		"decision_path", "explore",
+		"failure_reason", "feature_store_timeout",
+		"versions", "fs-1,baseline-v1,0123456789ab,as-1",
+		"explore", "0.05,0.0123,1,0.025",
+		"probs", "0.025,0.95,0.025,0,0,0",
+		"lat_us", "1,2,300,4,5,400",
+		"consumer", "host-0",
+	}
+	want := sampleDecision()
+	got, err := DecodeDecision(toMap(t, v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeDecision(version 1) =\n%+v\nwant\n%+v", got, want)
+	}
+	f := make(Fields, len(v1))
+	for i, x := range v1 {
+		f[i] = x.(string)
+	}
+	if got, err := DecodeDecisionFields(f); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeDecisionFields(version 1) = %+v, %v", got, err)
+	}
+	for _, tt := range []struct{ field, value string }{
+		{FieldDecisionID, ""}, {FieldActionFinal, ""}, {FieldDecisionPath, ""}, {FieldReadAtUs, "soon"},
+		{fieldActionsV1, "WARN,NUKE,1"}, {fieldActionsV1, "WARN,WARN"}, {fieldExploreV1, "0.1,0.2,yes,1"},
+		{FieldProbs, "1"}, {FieldTextHash, "zz"}, {FieldRiskScore, "high"}, {FieldOverBudget, "2"}, {FieldTimes, "1,2,3,4,5"},
+	} {
+		m := toMap(t, v1)
+		if tt.value == "" {
+			delete(m, tt.field)
+		} else {
+			m[tt.field] = tt.value
+		}
+		var de *DecodeError
+		if _, err := DecodeDecision(m); !errors.As(err, &de) || de.Field != tt.field {
+			t.Errorf("version 1 with %s=%q: DecodeDecision = %v, want *DecodeError for it", tt.field, tt.value, err)
 		}
 	}
 }

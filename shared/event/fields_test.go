@@ -112,3 +112,22 @@ func BenchmarkDecodeDecisionFields(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeDecision_Version1 decodes every example decision in the
+// version 1 layout, which a decide before version 2 wrote: the same
+// decision from flat fields and from a map.
+func TestDecodeDecision_Version1(t *testing.T) {
+	for name, in := range eventtest.Decisions() {
+		f, m := flatAndMap(eventtest.DecisionV1Values(in))
+		if m[event.FieldSchemaVersion] != "1" || m[event.FieldReadAtUs] != fmt.Sprint(in.ReadAtUs) {
+			t.Fatalf("not a version 1 entry: %v", m)
+		}
+		got, err := event.DecodeDecisionFields(f)
+		if err != nil || !reflect.DeepEqual(got, in) {
+			t.Errorf("%s: DecodeDecisionFields(version 1) = %+v, %v; want %+v", name, got, err, in)
+		}
+		if got, err := event.DecodeDecision(m); err != nil || !reflect.DeepEqual(got, in) {
+			t.Errorf("%s: DecodeDecision(version 1) = %+v, %v; want %+v", name, got, err, in)
+		}
+	}
+}

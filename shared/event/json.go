@@ -153,7 +153,7 @@ func (d *Decision) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return fmt.Errorf("decode decision json: %w", err)
 	}
-	if err := checkVersion(aux.SchemaVersion, "decision", DecisionSchemaVersion); err != nil {
+	if err := checkVersion(aux.SchemaVersion, "decision", DecisionSchemaVersion, DecisionSchemaVersion1); err != nil { // version 1's JSON form is the same
 		return err
 	}
 	if !isLowerHex(aux.TextHash, 16) {

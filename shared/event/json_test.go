@@ -54,7 +54,7 @@ func TestDecision_JSONForm(t *testing.T) {
 	}
 	m := keys(t, b)
 	want := map[string]string{
-		"schema_version": `"1"`, "text_hash": `"0000000000000000"`, "features": `[]`, "msg_features": `[]`,
+		"schema_version": `"2"`, "text_hash": `"0000000000000000"`, "features": `[]`, "msg_features": `[]`,
 		"clamp_rules": `[]`, "action_final": `"IGNORE"`, "snapshot": `[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]`,
 		"probs": `[1,0,0,0,0,0]`, "decision_path": `"fail_open"`, "feature_set": `""`, "tmi_sent_ts": `0`,
 	}
@@ -161,6 +161,21 @@ func TestChat_JSONVersion1(t *testing.T) {
 	}
 	var got event.Chat
 	if err := json.Unmarshal([]byte(v1), &got); err != nil || got != want {
+		t.Errorf("Unmarshal(version 1) = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestDecision_JSONVersion1 reads a decision's JSON form written as
+// version 1: the same properties, so it is still accepted.
+func TestDecision_JSONVersion1(t *testing.T) {
+	want := eventtest.DecisionExplore()
+	b, _ := json.Marshal(want)
+	v1 := strings.Replace(string(b), `"schema_version":"`+event.DecisionSchemaVersion+`"`, `"schema_version":"1"`, 1)
+	if v1 == string(b) {
+		t.Fatalf("no schema_version %q in %s", event.DecisionSchemaVersion, b)
+	}
+	var got event.Decision
+	if err := json.Unmarshal([]byte(v1), &got); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Unmarshal(version 1) = %+v, %v; want %+v", got, err, want)
 	}
 }

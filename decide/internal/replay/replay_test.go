@@ -184,19 +184,25 @@ func TestReplay_ReportsMismatches(t *testing.T) {
 	tampered := 0
 	for i, x := range xs {
 		vals := x.Values
-		d, _ := event.DecodeDecision(vals)
+		d, err := event.DecodeDecision(vals)
+		if err != nil {
+			t.Fatal(err)
+		}
 		switch {
 		case i == 3:
-			vals[event.FieldActionFinal] = "TIMEOUT_3600"
+			d.ActionFinal = event.DiscreteActions[5] // TIMEOUT_3600
 			tampered++
 		case i == 7 && d.FailureReason == "":
-			f := strings.Split(vals[event.FieldSnapshot].(string), ",")
-			f[0] = "99999" // the user had written far more: the vector changes
-			vals[event.FieldSnapshot] = strings.Join(f, ",")
+			d.Snapshot[0] = 99999 // the user had written far more: the vector changes
 			tampered++
 		case i == 9:
-			vals[event.FieldRiskScore] = "0.123"
+			d.RiskScore = 0.123
 			tampered++
+		}
+		kv := d.Values(nil)
+		vals = make(map[string]any, len(kv)/2)
+		for k := 0; k < len(kv); k += 2 {
+			vals[kv[k].(string)] = kv[k+1]
 		}
 		b, _ := json.Marshal(vals)
 		file.Write(append(b, '\n'))

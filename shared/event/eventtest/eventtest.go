@@ -7,8 +7,10 @@
 package eventtest
 
 import (
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/streamsafe-rl/streamsafe/shared/event"
 )
@@ -240,5 +242,55 @@ func ChatV1Values(c event.Chat) []any {
 		event.FieldReplyMsgID, c.ReplyParentMsgID, event.FieldReplyLogin, c.ReplyParentLogin,
 		event.FieldReplyDisplay, c.ReplyParentDisplayName, event.FieldSourceRoomID, c.SourceRoomID,
 		event.FieldEmoteCount, i(int64(c.EmoteCount)), event.FieldEmoteChars, i(int64(c.EmoteChars)),
+	}
+}
+
+// DecisionV1Values returns d's stream field/value pairs in decision schema
+// version 1 (27 fields: most values in fields of their own), the layout a
+// decide before version 2 wrote, for tests that readers still take it.
+func DecisionV1Values(d event.Decision) []any {
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	f := func(x float64, bits int) string { return strconv.FormatFloat(x, 'g', -1, bits) }
+	csv := func(n int, at func(int) string) string {
+		s := ""
+		for k := range n {
+			if k > 0 {
+				s += ","
+			}
+			s += at(k)
+		}
+		return s
+	}
+	return []any{
+		event.FieldSchemaVersion, event.DecisionSchemaVersion1,
+		event.FieldDecisionID, d.DecisionID, event.FieldSrcID, d.SrcID, event.FieldMsgID, d.MsgID,
+		event.FieldRoomID, d.RoomID, event.FieldChannel, d.Channel, event.FieldUserID, d.UserID, event.FieldLogin, d.Login,
+		event.FieldReadAtUs, i(d.ReadAtUs),
+		event.FieldTimes, i(d.TmiSentTsMs) + "," + i(d.ReceivedAtUs) + "," + i(d.DecidedAtUs) + "," + i(d.EventTimeMs),
+		event.FieldTrust, b(d.Broadcaster) + "," + b(d.Moderator) + "," + b(d.VIP) + "," + b(d.Subscriber) + "," + i(int64(d.SubMonths)) +
+			"," + b(d.FirstMsg) + "," + b(d.ReturningChatter) + "," + b(d.IsReply) + "," + b(d.IsAction),
+		event.FieldFeatures, csv(len(d.Features), func(k int) string { return f(float64(d.Features[k]), 32) }),
+		event.FieldMsgFeatures, csv(len(d.MsgFeatures), func(k int) string { return f(d.MsgFeatures[k], 64) }),
+		event.FieldTextHash, fmt.Sprintf("%016x", d.TextHash),
+		event.FieldSnapshot, csv(len(d.Snapshot), func(k int) string { return i(d.Snapshot[k]) }),
+		event.FieldRiskScore, f(d.RiskScore, 64),
+		"actions", d.ActionDeterministic.String() + "," + d.ActionRequested.String() + "," + i(int64(d.ActionFinalIdx)),
+		event.FieldActionFinal, d.ActionFinal.String(),
+		event.FieldClampRules, strings.Join(d.ClampRules, ","),
+		event.FieldOverBudget, b(d.OverBudget),
+		event.FieldDecisionPath, string(d.Path),
+		event.FieldFailureReason, d.FailureReason,
+		event.FieldVersions, d.FeatureSet + "," + d.PolicyVersion + "," + d.ClampVersion + "," + d.ActionSet,
+		"explore", f(d.ExploreEps, 64) + "," + f(d.ExploreDraw, 64) + "," + b(d.Explored) + "," + f(d.BehaviourProb, 64),
+		event.FieldProbs, csv(len(d.Probs), func(k int) string { return f(d.Probs[k], 64) }),
+		event.FieldLatUs, i(d.LatDecodeUs) + "," + i(d.LatFeaturesUs) + "," + i(d.LatStoreUs) + "," + i(d.LatScoreUs) + "," +
+			i(d.LatClampUs) + "," + i(d.LatTotalUs),
+		event.FieldConsumer, d.Consumer,
 	}
 }

@@ -109,11 +109,18 @@ type Execution struct {
 	ExecutedAt    int64  `parquet:"executed_at,timestamp(microsecond:utc)"`
 }
 
+// DecisionVersion is the version of the decisions dataset's columns: each
+// row's schema_version and each file's streamsafe.schema_version. It is
+// not the decision stream's schema version: stream schema 2 changed only
+// how the values are laid out in stream fields, so the columns, and this
+// version, are still those of stream schema 1, and rl/ reads both alike.
+const DecisionVersion = "1"
+
 // FromDecision converts a decoded decision entry to its row. Millisecond
 // times become microseconds.
 func FromDecision(id string, d *event.Decision) Decision {
 	return Decision{
-		EntryID: id, SchemaVersion: event.DecisionSchemaVersion,
+		EntryID: id, SchemaVersion: DecisionVersion,
 		DecisionID: d.DecisionID, SrcID: d.SrcID, MsgID: d.MsgID, RoomID: d.RoomID, Channel: d.Channel,
 		UserID: d.UserID, Login: d.Login,
 		TmiSentAt: d.TmiSentTsMs * 1000, ReceivedAt: d.ReceivedAtUs, ReadAt: d.ReadAtUs,

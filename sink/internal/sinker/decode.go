@@ -27,7 +27,7 @@ func DecodeDecision(id string, f []string) (rows.Decision, string, int, error) {
 		return rows.Decision{}, "", 0, fmt.Errorf("validate decision: %w", err)
 	}
 	size := decisionFixedBytes + entryBytes(id, f)
-	return rows.FromDecision(id, &d), event.DecisionSchemaVersion, size, nil
+	return rows.FromDecision(id, &d), rows.DecisionVersion, size, nil
 }
 
 // DecodeMod decodes and validates a mod entry.
