@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -321,5 +322,62 @@ func BenchmarkDecodeDecision(b *testing.B) {
 		if _, err := DecodeDecision(m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFloatCache_SameAsEncode: encoding through a FloatCache gives the same
+// values as without, for vectors that repeat values (hits), collide in the
+// cache (evictions) and hold the float32 extremes.
+func TestFloatCache_SameAsEncode(t *testing.T) {
+	var c FloatCache
+	rng := rand.New(rand.NewPCG(1, 2))
+	common := []float32{0, 1, 0.5, float32(math.Log1p(3)), 11.366755, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1e-7}
+	hits := 0
+	for range 3000 {
+		d := sampleDecision()
+		d.Features = make([]float32, 44)
+		for i := range d.Features {
+			if rng.IntN(3) == 0 {
+				d.Features[i] = math.Float32frombits(rng.Uint32()&^(0xff<<23) | uint32(rng.IntN(250)+1)<<23) // finite
+			} else {
+				d.Features[i] = common[rng.IntN(len(common))]
+			}
+		}
+		for i := msgRatioFrom; i < DecisionMsgFeatureLen; i++ {
+			d.MsgFeatures[i] = float64(float32(rng.IntN(50)) / float32(rng.IntN(50)+1))
+		}
+		var plain, cached DecisionValues
+		d.Encode(&plain)
+		before := c.slots
+		d.EncodeWith(&cached, &c)
+		if plain != cached {
+			t.Fatalf("EncodeWith = %q, Encode = %q", cached, plain)
+		}
+		for _, f := range d.Features {
+			bits := math.Float32bits(f)
+			if s := before[(bits*0x9E3779B1)>>(32-10)&(floatCacheSlots-1)]; s.n != 0 && s.bits == bits {
+				hits++
+			}
+		}
+	}
+	if hits == 0 {
+		t.Error("no value was found in the cache")
+	}
+}
+
+// BenchmarkDecision_EncodeWith is BenchmarkDecision_Encode through a
+// FloatCache that holds every value after the first round: the bound for
+// a vector whose values all recur.
+func BenchmarkDecision_EncodeWith(b *testing.B) {
+	d := sampleDecision()
+	d.Features = make([]float32, 44)
+	for i := range d.Features {
+		d.Features[i] = float32(i) / 7
+	}
+	var v DecisionValues
+	var c FloatCache
+	b.ReportAllocs()
+	for b.Loop() {
+		d.EncodeWith(&v, &c)
 	}
 }

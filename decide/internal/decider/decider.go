@@ -221,6 +221,7 @@ type scratch struct {
 	sys   []featurestore.SysAction
 	out   []decided
 	val   event.DecisionValues // the decision being written
+	fc    event.FloatCache     // formatted vector values, kept across batches
 	reps  []stream.Reply       // replies of the transaction
 }
 
@@ -365,7 +366,7 @@ func (d *Decider) HandleBatch(ctx context.Context, b *stream.Batch) error {
 			continue
 		}
 		dec := d.decideOne(ctx, sc, it, b, readAt, storeFailure, storeUs)
-		dec.Encode(&sc.val)
+		dec.EncodeWith(&sc.val, &sc.fc)
 		raw.XAdd(d.cfg.DecisionsStream, d.cfg.DecisionsMaxLen, 2*event.DecisionFields)
 		for k := range event.DecisionFields {
 			name, v := sc.val.Field(k)
