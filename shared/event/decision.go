@@ -1022,16 +1022,6 @@ func appendFloat(b []byte, f float64, bitSize int) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, bitSize)
 }
 
-func appendFloat64s(b []byte, v []float64) []byte {
-	for i, f := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendFloat(b, f, 64)
-	}
-	return b
-}
-
 func appendHash(b []byte, h uint64) []byte {
 	const hex = "0123456789abcdef"
 	for i := 60; i >= 0; i -= 4 {
