@@ -128,8 +128,8 @@ func str(v any) string {
 	return ""
 }
 
-// scan reads the whole stream in pages and computes StreamStats; lat returns
-// the latency of one entry in milliseconds.
+// scan reads the whole stream in pages and computes StreamStats; inspect
+// returns an entry's latency in milliseconds and failure reason.
 func scan(ctx context.Context, rdb *redis.Client, key, idField string, inspect func(entryMs int64, v map[string]any) entryInfo) (StreamStats, error) {
 	var st StreamStats
 	seen := make(map[uint64]struct{}, 1<<16)

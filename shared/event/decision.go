@@ -167,8 +167,8 @@ var (
 // value, named by the json tags (the names above), plus schema_version;
 // Validate checks the constraints of that schema without allocating.
 type Decision struct {
-	// decision_id (string, UUID v5; ids[0]): deterministic id of the decision,
-	// SHA-1 name-based over "<src_id>/<msg_id>" (see DecisionID); replaying
+	// decision_id (string, UUID v5; ids[0]): deterministic id of the
+	// decision, SHA-1 name-based over "<src_id>/<msg_id>" (see DecisionID); replaying
 	// the same entry yields the same id. Join key for rewards; idempotency
 	// key of the executed action; seed of the exploration draw.
 	DecisionID string `json:"decision_id"`
@@ -223,8 +223,8 @@ type Decision struct {
 	// bad_input).
 	Features []float32 `json:"features"`
 	// msg_features (CSV of numbers; own field): the message features, in
-	// DecisionMsgFeatureNames order (the *_ratio values are float32) (DecisionMsgFeatureLen values, or empty
-	// for bad_input).
+	// DecisionMsgFeatureNames order (DecisionMsgFeatureLen values, or empty
+	// for bad_input); the *_ratio values are float32.
 	MsgFeatures []float64 `json:"msg_features"`
 	// text_hash (string, 16 lower-case hex digits; snapshot[0]): XXH64 of the
 	// normalised text ("0000000000000000" when empty); keys the copypasta
@@ -245,22 +245,22 @@ type Decision struct {
 	// policy asked for; equals action_deterministic on the deterministic
 	// path.
 	ActionRequested Action `json:"action_requested"`
-	// action_final (action string; decision[3]): what was executed (after the
-	// clamp and exploration); always one of DiscreteActions.
+	// action_final (action string; decision[3]): what was executed (after
+	// the clamp and exploration); always one of DiscreteActions.
 	ActionFinal Action `json:"action_final"`
 	// action_final_idx (int 0..NumDiscreteActions-1; decision[4]): index of
 	// action_final in DiscreteActions (action_set).
 	ActionFinalIdx int `json:"action_final_idx"`
-	// clamp_rules (rule names; decision[8..], none when no rule fired): the clamp
-	// rules that changed the greedy action (see decide/internal/clamp
+	// clamp_rules (rule names; decision[8..], none when no rule fired): the
+	// clamp rules that changed the greedy action (see decide/internal/clamp
 	// RULES.md).
 	ClampRules []string `json:"clamp_rules"`
 	// over_budget (0/1; decision[5]): the decision path had used up its
 	// latency budget before the clamp ran (clamp input; logged so replay is
 	// deterministic).
 	OverBudget bool `json:"over_budget"`
-	// decision_path (enum; decision[6]): deterministic | fail_open | explore |
-	// policy_shadow | policy_rollout.
+	// decision_path (enum; decision[6]): deterministic | fail_open |
+	// explore | policy_shadow | policy_rollout.
 	Path DecisionPath `json:"decision_path"`
 	// failure_reason (enum, "" when none; decision[7]): bad_input |
 	// feature_store_timeout | feature_store_error.
@@ -402,7 +402,13 @@ type FloatCache struct {
 	slots [floatCacheSlots]floatSlot
 }
 
-const floatCacheSlots = 1024 // a power of two
+const (
+	floatCacheBits  = 10
+	floatCacheSlots = 1 << floatCacheBits
+)
+
+// floatSlotOf returns the slot of a float32's bits (Fibonacci hashing).
+func floatSlotOf(bits uint32) uint32 { return bits * 0x9E3779B1 >> (32 - floatCacheBits) }
 
 type floatSlot struct {
 	bits uint32
@@ -417,7 +423,7 @@ func (c *FloatCache) appendFloat32(b []byte, f float32) []byte {
 		return appendFloat(b, float64(f), 32)
 	}
 	bits := math.Float32bits(f)
-	s := &c.slots[(bits*0x9E3779B1)>>(32-10)&(floatCacheSlots-1)]
+	s := &c.slots[floatSlotOf(bits)]
 	if s.n != 0 && s.bits == bits {
 		return append(b, s.text[:s.n]...)
 	}
@@ -611,7 +617,7 @@ func decodeDecisionV2(d *decoder) Decision {
 	x.TmiSentTsMs, x.ReceivedAtUs, x.ReadAtUs, x.DecidedAtUs, x.EventTimeMs = times[0], times[1], times[2], times[3], times[4]
 	d.trust(&x)
 	x.Features = d.float32s(FieldFeatures)
-	x.MsgFeatures = d.msgFeatures(true)
+	x.MsgFeatures = d.float64s(FieldMsgFeatures, DecisionMsgFeatureLen, msgRatioFrom)
 	if s := d.str(FieldSnapshot, false); s != "" {
 		h, rest, _ := cutComma(s)
 		x.TextHash = d.parseHash(FieldSnapshot, h)
@@ -655,7 +661,7 @@ func decodeDecisionV2(d *decoder) Decision {
 			for i := range v {
 				v[i], s, _ = cutComma(s)
 			}
-			d.explore(FieldPolicy, v, &x)
+			d.explore(FieldPolicy, v[:], &x)
 			for i := range x.Probs {
 				var p string
 				p, s, _ = cutComma(s)
@@ -689,7 +695,7 @@ func decodeDecisionV1(d *decoder) Decision {
 	x.TmiSentTsMs, x.ReceivedAtUs, x.DecidedAtUs, x.EventTimeMs = times[0], times[1], times[2], times[3]
 	d.trust(&x)
 	x.Features = d.float32s(FieldFeatures)
-	x.MsgFeatures = d.msgFeatures(false)
+	x.MsgFeatures = d.float64s(FieldMsgFeatures, DecisionMsgFeatureLen, DecisionMsgFeatureLen)
 	if s := d.str(FieldTextHash, false); s != "" {
 		x.TextHash = d.parseHash(FieldTextHash, s)
 	}
@@ -711,9 +717,9 @@ func decodeDecisionV1(d *decoder) Decision {
 		x.FeatureSet, x.PolicyVersion, x.ClampVersion, x.ActionSet = v[0], v[1], v[2], v[3]
 	}
 	if v, ok := d.group(fieldExploreV1, len(DecisionPolicyNames), false); ok {
-		d.explore(fieldExploreV1, [len(DecisionPolicyNames)]string(v[:len(DecisionPolicyNames)]), &x)
+		d.explore(fieldExploreV1, v[:], &x)
 	}
-	if p := d.float64s(FieldProbs, NumDiscreteActions); p != nil {
+	if p := d.float64s(FieldProbs, NumDiscreteActions, NumDiscreteActions); p != nil {
 		copy(x.Probs[:], p)
 	}
 	d.latencies(&x)
@@ -730,8 +736,8 @@ func (d *decoder) trust(x *Decision) {
 	x.SubMonths = int32(trust[4])
 }
 
-// explore sets the values of DecisionPolicyNames from v.
-func (d *decoder) explore(field string, v [len(DecisionPolicyNames)]string, x *Decision) {
+// explore sets the values of DecisionPolicyNames from v[0..3].
+func (d *decoder) explore(field string, v []string, x *Decision) {
 	x.ExploreEps = d.parseFloat(field, v[0])
 	x.ExploreDraw = d.parseFloat(field, v[1])
 	x.Explored = d.parseFlag(field, FieldExplored, v[2])
@@ -743,35 +749,6 @@ func (d *decoder) latencies(x *Decision) {
 	var lat [len(DecisionLatNames)]int64
 	d.intsInto(FieldLatUs, lat[:])
 	x.LatDecodeUs, x.LatFeaturesUs, x.LatStoreUs, x.LatScoreUs, x.LatClampUs, x.LatTotalUs = lat[0], lat[1], lat[2], lat[3], lat[4], lat[5]
-}
-
-// msgFeatures reads msg_features: DecisionMsgFeatureLen values or none.
-// ratios32 parses the *_ratio values as float32 (schema 2 writes them so).
-func (d *decoder) msgFeatures(ratios32 bool) []float64 {
-	s := d.str(FieldMsgFeatures, false)
-	if s == "" {
-		return nil
-	}
-	if n := countValues(s); n != DecisionMsgFeatureLen {
-		d.fail(FieldMsgFeatures, fmt.Errorf("%d values, want %d", n, DecisionMsgFeatureLen))
-		return nil
-	}
-	out := make([]float64, DecisionMsgFeatureLen)
-	for i := range out {
-		var p string
-		p, s, _ = cutComma(s)
-		bits := 64
-		if ratios32 && i >= msgRatioFrom {
-			bits = 32
-		}
-		f, err := parseNumber(p, bits)
-		if err != nil {
-			d.fail(FieldMsgFeatures, err)
-			return nil
-		}
-		out[i] = f
-	}
-	return out
 }
 
 func (d *decoder) parseHash(field, s string) uint64 {
@@ -917,23 +894,27 @@ func (d *decoder) action(field string, required bool) Action {
 	return a
 }
 
-// float64s parses a CSV of floats; want > 0 requires exactly want values
-// (or none).
-func (d *decoder) float64s(field string, want int) []float64 {
+// float64s parses a CSV of exactly want floats (nil when the field is
+// empty); the values from index from32 on are float32s (schema 2 writes the
+// msg_features ratios so), the others float64s.
+func (d *decoder) float64s(field string, want, from32 int) []float64 {
 	s := d.str(field, false)
 	if s == "" {
 		return nil
 	}
-	n := countValues(s)
-	if want > 0 && n != want {
+	if n := countValues(s); n != want {
 		d.fail(field, fmt.Errorf("%d values, want %d", n, want))
 		return nil
 	}
-	out := make([]float64, n)
+	out := make([]float64, want)
 	for i := range out {
 		var p string
 		p, s, _ = cutComma(s)
-		f, err := parseNumber(p, 64)
+		bits := 64
+		if i >= from32 {
+			bits = 32
+		}
+		f, err := parseNumber(p, bits)
 		if err != nil {
 			d.fail(field, err)
 			return nil

@@ -289,14 +289,21 @@ func TestDecisionNames(t *testing.T) {
 	}
 }
 
-// BenchmarkDecision_Encode is the decision path's encoding: Encode into a
-// reused DecisionValues (whose Field pairs decide writes to its RawConn).
-func BenchmarkDecision_Encode(b *testing.B) {
+// benchDecision is sampleDecision with a state vector of fs-1's length
+// whose values are not whole numbers (the slower ones to format).
+func benchDecision() Decision {
 	d := sampleDecision()
-	d.Features = make([]float32, 44)
+	d.Features = make([]float32, FeatureSetFS1Len)
 	for i := range d.Features {
 		d.Features[i] = float32(i) / 7
 	}
+	return d
+}
+
+// BenchmarkDecision_Encode is the decision path's encoding: Encode into a
+// reused DecisionValues (whose Field pairs decide writes to its RawConn).
+func BenchmarkDecision_Encode(b *testing.B) {
+	d := benchDecision()
 	var v DecisionValues
 	b.ReportAllocs()
 	for b.Loop() {
@@ -307,11 +314,7 @@ func BenchmarkDecision_Encode(b *testing.B) {
 // BenchmarkDecodeDecision decodes a realistic decision entry (44 features,
 // 26 message features, clamp rules): the sink's largest CPU cost per row.
 func BenchmarkDecodeDecision(b *testing.B) {
-	d := sampleDecision()
-	d.Features = make([]float32, 44)
-	for i := range d.Features {
-		d.Features[i] = float32(i) / 7
-	}
+	d := benchDecision()
 	kv := d.Values(nil)
 	m := make(map[string]any, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
@@ -355,7 +358,7 @@ func TestFloatCache_SameAsEncode(t *testing.T) {
 		}
 		for _, f := range d.Features {
 			bits := math.Float32bits(f)
-			if s := before[(bits*0x9E3779B1)>>(32-10)&(floatCacheSlots-1)]; s.n != 0 && s.bits == bits {
+			if s := before[floatSlotOf(bits)]; s.n != 0 && s.bits == bits {
 				hits++
 			}
 		}
@@ -369,11 +372,7 @@ func TestFloatCache_SameAsEncode(t *testing.T) {
 // FloatCache that holds every value after the first round: the bound for
 // a vector whose values all recur.
 func BenchmarkDecision_EncodeWith(b *testing.B) {
-	d := sampleDecision()
-	d.Features = make([]float32, 44)
-	for i := range d.Features {
-		d.Features[i] = float32(i) / 7
-	}
+	d := benchDecision()
 	var v DecisionValues
 	var c FloatCache
 	b.ReportAllocs()
